@@ -1,0 +1,287 @@
+/*
+ * losskit.h — deep-learning loss functions with exact analytic gradients.
+ *
+ * The one public header of liblosskit. Every entry point is documented where
+ * it is declared. Conventions shared by all losses:
+ *
+ *  - Tensors are dense, C-contiguous arrays described by lk_tensor. Dense
+ *    predictions are channels-first: (N, C, *spatial) with 0 to 3 spatial
+ *    dimensions; the class axis is axis 1.
+ *  - Predictions and gradients are float32 or float64; a call computes in the
+ *    prediction's dtype and accumulates sums in double. Label maps are uint8,
+ *    int32 or int64.
+ *  - Each loss is described once in a registry (name, category, reference,
+ *    inputs, typed parameters with defaults and valid ranges). Look a loss up
+ *    with lk_loss_find(), set its parameters with lk_params_*, and run it with
+ *    lk_loss_compute(), which returns the loss and the gradient of the loss
+ *    with respect to each differentiable input, as given (logits or
+ *    probabilities), in one call.
+ *  - Every function that can fail returns an lk_status; on failure
+ *    lk_last_error() returns a message, kept per thread, that names the
+ *    argument, the index and the offending value. Bad input never crashes and
+ *    never writes outside the caller's buffers. On failure the contents of the
+ *    output buffers are unspecified.
+ *  - Results are bit-identical for any thread count: reductions run over a
+ *    fixed chunking of the data and sum the chunks in a fixed order.
+ *  - No global mutable state: every function is re-entrant and thread-safe.
+ *    The default context (threads) is created once, on first use.
+ */
+#ifndef LOSSKIT_H
+#define LOSSKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(LOSSKIT_SHARED_BUILD)
+#define LK_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define LK_API __attribute__((visibility("default")))
+#else
+#define LK_API
+#endif
+
+#define LK_VERSION_MAJOR 0
+#define LK_VERSION_MINOR 1
+#define LK_VERSION_PATCH 0
+
+/* "0.1.0": the version of the library actually loaded. */
+LK_API const char *lk_version(void);
+
+/* ------------------------------------------------------------------------
+ * Status codes and errors
+ * ------------------------------------------------------------------------ */
+
+typedef enum lk_status {
+    LK_OK = 0,
+    LK_EINVAL = 1,    /* invalid argument: NULL pointer, wrong count, bad request */
+    LK_ESHAPE = 2,    /* a tensor's shape does not fit the loss */
+    LK_EDTYPE = 3,    /* a tensor's dtype is not accepted */
+    LK_EVALUE = 4,    /* a value inside a tensor is invalid (NaN, label out of range) */
+    LK_EPARAM = 5,    /* a parameter is unknown, malformed or out of range */
+    LK_ENOMEM = 6,    /* memory allocation failed */
+    LK_ENOTFOUND = 7, /* no loss of that name */
+    LK_ESYSTEM = 8    /* the operating system refused (threads) */
+} lk_status;
+
+/* Short name of a status code, e.g. "LK_ESHAPE"; "LK_UNKNOWN" otherwise. */
+LK_API const char *lk_status_name(lk_status status);
+
+/* The message of the last failure on the calling thread ("" if none yet).
+ * Valid until the next failing call on this thread. */
+LK_API const char *lk_last_error(void);
+
+/* ------------------------------------------------------------------------
+ * Tensors
+ * ------------------------------------------------------------------------ */
+
+typedef enum lk_dtype {
+    LK_F32 = 0,
+    LK_F64 = 1,
+    LK_U8 = 2,
+    LK_I32 = 3,
+    LK_I64 = 4
+} lk_dtype;
+
+#define LK_DTYPE_COUNT 5
+#define LK_MAX_DIMS 8
+
+/* A dense, C-contiguous array. The library never takes ownership of data. */
+typedef struct lk_tensor {
+    void *data;
+    lk_dtype dtype;
+    int ndim;                     /* 0 (a scalar) to LK_MAX_DIMS */
+    int64_t shape[LK_MAX_DIMS];
+} lk_tensor;
+
+/* "float32", "float64", "uint8", "int32", "int64"; "unknown" otherwise. */
+LK_API const char *lk_dtype_name(lk_dtype dtype);
+/* Bytes per element, 0 for an unknown dtype. */
+LK_API size_t lk_dtype_size(lk_dtype dtype);
+
+/* ------------------------------------------------------------------------
+ * Compute context: thread count
+ * ------------------------------------------------------------------------ */
+
+typedef struct lk_context lk_context;
+
+/* Creates a context running computations on n_threads threads (the caller's
+ * thread included). n_threads = 0 means the default: the environment variable
+ * LOSSKIT_NUM_THREADS if set, else the number of cores this process may use. */
+LK_API lk_status lk_context_create(int n_threads, lk_context **out);
+LK_API void lk_context_destroy(lk_context *ctx);
+LK_API int lk_context_threads(const lk_context *ctx);
+
+/* ------------------------------------------------------------------------
+ * Registry
+ * ------------------------------------------------------------------------ */
+
+typedef enum lk_category {
+    LK_CATEGORY_PIXEL = 0,    /* distribution-based, one term per pixel */
+    LK_CATEGORY_REGION = 1,   /* overlap of regions: Dice, Tversky, ... */
+    LK_CATEGORY_BOUNDARY = 2, /* distance to boundaries */
+    LK_CATEGORY_COMPOUND = 3, /* combinations of the above */
+    LK_CATEGORY_GENERAL = 4   /* non-segmentation losses: CTC, contrastive, GAN */
+} lk_category;
+
+/* "pixel", "region", "boundary", "compound", "general"; "unknown" otherwise. */
+LK_API const char *lk_category_name(lk_category category);
+
+typedef enum lk_param_type {
+    LK_PARAM_FLOAT = 0,      /* a finite real number */
+    LK_PARAM_INT = 1,        /* an integer (int64 range) */
+    LK_PARAM_BOOL = 2,       /* true/false */
+    LK_PARAM_CHOICE = 3,     /* one word out of a fixed list */
+    LK_PARAM_FLOAT_LIST = 4  /* zero or more finite reals, e.g. per-class weights */
+} lk_param_type;
+
+/* Flags of lk_param_info.flags. */
+#define LK_RANGE_MIN_OPEN 1u /* the minimum itself is not allowed */
+#define LK_RANGE_MAX_OPEN 2u /* the maximum itself is not allowed */
+
+typedef struct lk_param_info lk_param_info;
+
+/* The valid range as text, "[0, inf)", "(0, 100]" (each element's, for a
+ * list); "" for bool and choice parameters. Returns buf. */
+LK_API char *lk_param_range(const lk_param_info *info, char *buf, size_t size);
+
+struct lk_param_info {
+    const char *name;
+    lk_param_type type;
+    const char *default_value; /* in the text form lk_params_set accepts */
+    double min, max;           /* valid range: FLOAT, INT, each FLOAT_LIST element */
+    unsigned flags;            /* LK_RANGE_* */
+    const char *choices;       /* CHOICE: the words, separated by '|' */
+    const char *doc;           /* one line */
+};
+
+/* How an input's shape must relate to the others. */
+typedef enum lk_shape_rule {
+    LK_SHAPE_SCORES = 0,       /* (N, C, *spatial), 0 to 3 spatial dims */
+    LK_SHAPE_CLASS_TARGET = 1, /* integer labels (N, *spatial) or (N, 1, *spatial),
+                                  or float per-class targets shaped like input 0 */
+    LK_SHAPE_LIKE_FIRST = 2,   /* exactly the shape of input 0 */
+    LK_SHAPE_ANY = 3           /* any shape of 1 to 5 dims; axis 1, if any, is the class */
+} lk_shape_rule;
+
+/* What values an input holds (for documentation and test generation). */
+typedef enum lk_value_domain {
+    LK_DOMAIN_SCORES = 0,       /* logits, or probabilities when activation=none */
+    LK_DOMAIN_CLASS_TARGET = 1, /* class indices, or per-class probabilities */
+    LK_DOMAIN_UNIT_INTERVAL = 2 /* binary or soft targets in [0, 1] */
+} lk_value_domain;
+
+/* One bit per accepted dtype. */
+#define LK_DTYPE_BIT(dtype) (1u << (unsigned)(dtype))
+#define LK_DTYPES_FLOAT (LK_DTYPE_BIT(LK_F32) | LK_DTYPE_BIT(LK_F64))
+#define LK_DTYPES_LABEL (LK_DTYPE_BIT(LK_U8) | LK_DTYPE_BIT(LK_I32) | LK_DTYPE_BIT(LK_I64))
+
+typedef struct lk_input_info {
+    const char *name;
+    const char *doc;
+    unsigned dtypes; /* LK_DTYPE_BIT set */
+    lk_shape_rule shape;
+    lk_value_domain domain;
+    int differentiable; /* 1 if lk_loss_compute can return its gradient */
+} lk_input_info;
+
+typedef struct lk_loss_desc lk_loss_desc;
+
+/* Number of registered losses, and the i-th (NULL if i is out of range). */
+LK_API size_t lk_loss_count(void);
+LK_API const lk_loss_desc *lk_loss_at(size_t i);
+/* The loss of that name, or NULL (LK_ENOTFOUND; lk_last_error() lists the
+ * known names). */
+LK_API const lk_loss_desc *lk_loss_find(const char *name);
+
+/* Accessors of a registered loss. Strings are static. */
+LK_API const char *lk_loss_name(const lk_loss_desc *desc);
+LK_API lk_category lk_loss_category(const lk_loss_desc *desc);
+LK_API const char *lk_loss_summary(const lk_loss_desc *desc);   /* one line */
+LK_API const char *lk_loss_formula(const lk_loss_desc *desc);   /* ASCII math */
+LK_API const char *lk_loss_reference(const lk_loss_desc *desc); /* the paper */
+LK_API const char *lk_loss_notes(const lk_loss_desc *desc);     /* conventions */
+LK_API size_t lk_loss_input_count(const lk_loss_desc *desc);
+LK_API const lk_input_info *lk_loss_input(const lk_loss_desc *desc, size_t i);
+LK_API size_t lk_loss_param_count(const lk_loss_desc *desc);
+LK_API const lk_param_info *lk_loss_param(const lk_loss_desc *desc, size_t i);
+/* Parameter sets that exercise each code path of the loss, as lk_params_parse
+ * specs (the test sweeps run every one); NULL after the last. */
+LK_API const char *lk_loss_example(const lk_loss_desc *desc, size_t i);
+
+/* The whole registry as a JSON document {"version": ..., "losses": [...]}, and
+ * one loss as a JSON object (static storage, built once; NULL on ENOMEM). */
+LK_API const char *lk_registry_json(void);
+LK_API const char *lk_loss_json(const lk_loss_desc *desc);
+
+/* ------------------------------------------------------------------------
+ * Parameters
+ * ------------------------------------------------------------------------ */
+
+typedef struct lk_params lk_params;
+
+/* A parameter set for desc, holding every parameter's default. */
+LK_API lk_status lk_params_create(const lk_loss_desc *desc, lk_params **out);
+LK_API void lk_params_destroy(lk_params *params);
+LK_API lk_params *lk_params_clone(const lk_params *params); /* NULL on ENOMEM */
+
+/* Sets one parameter from text: "2.5", "-100", "true", "mean", "[1,0.5,2]"
+ * ("[]" empties a list). Checks the type and the valid range. */
+LK_API lk_status lk_params_set(lk_params *params, const char *key, const char *value);
+/* Sets several: "gamma=2,alpha=[0.25,0.75],reduction=sum". All or nothing:
+ * on failure params is unchanged. */
+LK_API lk_status lk_params_parse(lk_params *params, const char *spec);
+/* Typed setters, same checks. */
+LK_API lk_status lk_params_set_float(lk_params *params, const char *key, double value);
+LK_API lk_status lk_params_set_int(lk_params *params, const char *key, int64_t value);
+LK_API lk_status lk_params_set_floats(lk_params *params, const char *key,
+                                      const double *values, size_t count);
+/* Writes the parameter's current value in the text form lk_params_set takes.
+ * Returns the length it needs (excluding the NUL), or -1 for an unknown key;
+ * writes at most size bytes, always NUL-terminated when size > 0. */
+LK_API int lk_params_get(const lk_params *params, const char *key, char *buf, size_t size);
+
+/* ------------------------------------------------------------------------
+ * Computing a loss
+ * ------------------------------------------------------------------------ */
+
+/* Fills out->ndim, out->shape and out->dtype with what lk_loss_compute needs
+ * for its loss tensor: a scalar (ndim 0) for reduction mean or sum, the
+ * per-pixel or per-element shape for reduction none. Validates like
+ * lk_loss_compute, without reading tensor data. */
+LK_API lk_status lk_loss_output_shape(const lk_loss_desc *desc, const lk_params *params,
+                                      const lk_tensor *inputs, size_t n_inputs,
+                                      lk_tensor *out);
+
+/* Computes the loss and, in the same pass, its gradients.
+ *   inputs   n_inputs tensors in the order of lk_loss_input().
+ *   loss     the output, shaped as lk_loss_output_shape() says, dtype of the
+ *            prediction (input 0).
+ *   grads    NULL for no gradients, or n_inputs tensors: grads[i].data NULL
+ *            skips input i; otherwise grads[i] must have input i's shape and
+ *            dtype, and input i must be differentiable. The gradient is that of
+ *            the sum of the loss tensor's elements (of the loss itself for mean
+ *            and sum), with respect to the input as given.
+ *   ctx      threads to use; NULL for the default context.
+ * Inputs are validated (shapes, dtypes, labels in range, probabilities in
+ * [0, 1]); a NaN or infinity in an input that reaches the loss is reported
+ * as LK_EVALUE with its index. */
+LK_API lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *params,
+                                 const lk_tensor *inputs, size_t n_inputs,
+                                 const lk_tensor *loss, const lk_tensor *grads,
+                                 lk_context *ctx);
+
+/* One-shot convenience: finds the loss by name, parses spec (may be NULL or
+ * ""), computes on the default context. */
+LK_API lk_status lk_compute(const char *name, const char *spec,
+                            const lk_tensor *inputs, size_t n_inputs,
+                            const lk_tensor *loss, const lk_tensor *grads);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOSSKIT_H */

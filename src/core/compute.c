@@ -1,0 +1,319 @@
+/*
+ * lk_loss_compute: the validation every loss shares, then the loss's own
+ * check and compute. What is validated here, losses do not validate again:
+ * pointers, dims, dtypes against the input slots, the shape rules, dtype
+ * agreement of float inputs, gradient and loss tensors, overlapping buffers.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/loss.h"
+
+/* "float32 or float64" from a dtype bit set. */
+static char *format_dtypes(unsigned dtypes, char *buf, size_t size)
+{
+    size_t used = 0;
+    int listed = 0;
+    buf[0] = '\0';
+    for (int dtype = 0; dtype < LK_DTYPE_COUNT && used < size; dtype++) {
+        if (!(dtypes & LK_DTYPE_BIT(dtype))) continue;
+        int n = snprintf(buf + used, size - used, "%s%s", listed ? ", " : "",
+                         lk_dtype_name((lk_dtype)dtype));
+        used += n > 0 ? (size_t)n : 0;
+        listed++;
+    }
+    return buf;
+}
+
+static lk_status check_tensor_header(const char *role, const char *name, const lk_tensor *t)
+{
+    if (t->ndim < 0 || t->ndim > LK_MAX_DIMS)
+        return lk_fail(LK_ESHAPE, "%s '%s' has ndim = %d, outside [0, %d]", role, name, t->ndim,
+                       LK_MAX_DIMS);
+    int64_t count = 1;
+    for (int axis = 0; axis < t->ndim; axis++) {
+        if (t->shape[axis] < 1)
+            return lk_fail(LK_ESHAPE, "%s '%s' has shape[%d] = %lld; every dimension must be >= 1",
+                           role, name, axis, (long long)t->shape[axis]);
+        if (t->shape[axis] > LK_MAX_NUMEL / count)
+            return lk_fail(LK_ESHAPE, "%s '%s' has more than 2^48 elements", role, name);
+        count *= t->shape[axis];
+    }
+    if (!lk_dtype_valid(t->dtype))
+        return lk_fail(LK_EDTYPE, "%s '%s' has dtype %d, which is not a losskit dtype", role, name,
+                       (int)t->dtype);
+    if (!t->data) return lk_fail(LK_EINVAL, "%s '%s' has data = NULL", role, name);
+    return LK_OK;
+}
+
+static int same_shape(const lk_tensor *a, const lk_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int axis = 0; axis < a->ndim; axis++)
+        if (a->shape[axis] != b->shape[axis]) return 0;
+    return 1;
+}
+
+static lk_status shape_error(const char *name, const lk_tensor *t, const char *expected)
+{
+    char got[LK_SHAPE_TEXT];
+    return lk_fail(LK_ESHAPE, "input '%s' must be %s; got shape %s", name, expected,
+                   lk_format_shape(t, got, sizeof got));
+}
+
+/* A class target against scores (N, C, *spatial): labels (N, *spatial) or
+ * (N, 1, *spatial); float targets exactly (N, C, *spatial). */
+static lk_status check_class_target(const char *name, const lk_tensor *target,
+                                    const lk_tensor *scores)
+{
+    char expected[LK_SHAPE_TEXT * 2], want[LK_SHAPE_TEXT];
+    if (lk_dtype_is_float(target->dtype)) {
+        if (same_shape(target, scores)) return LK_OK;
+        snprintf(expected, sizeof expected, "shaped like input 0, %s, when it holds per-class targets",
+                 lk_format_shape(scores, want, sizeof want));
+        return shape_error(name, target, expected);
+    }
+    lk_tensor per_pixel = *scores;
+    per_pixel.ndim = scores->ndim - 1;
+    for (int axis = 1; axis < per_pixel.ndim; axis++) per_pixel.shape[axis] = scores->shape[axis + 1];
+    lk_tensor with_channel = *scores;
+    with_channel.shape[1] = 1;
+    if (same_shape(target, &per_pixel) || same_shape(target, &with_channel)) return LK_OK;
+    char alternative[LK_SHAPE_TEXT];
+    snprintf(expected, sizeof expected, "%s or %s (one class index per pixel of input 0)",
+             lk_format_shape(&per_pixel, want, sizeof want),
+             lk_format_shape(&with_channel, alternative, sizeof alternative));
+    return shape_error(name, target, expected);
+}
+
+static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
+{
+    const lk_input_info *info = &desc->inputs[i];
+    const lk_tensor *t = &inputs[i];
+    lk_status status = check_tensor_header("input", info->name, t);
+    if (status != LK_OK) return status;
+    if (!(info->dtypes & LK_DTYPE_BIT(t->dtype))) {
+        char allowed[96];
+        return lk_fail(LK_EDTYPE, "input '%s' must be %s; got %s", info->name,
+                       format_dtypes(info->dtypes, allowed, sizeof allowed), lk_dtype_name(t->dtype));
+    }
+    if (i > 0 && lk_dtype_is_float(t->dtype) && t->dtype != inputs[0].dtype)
+        return lk_fail(LK_EDTYPE, "input '%s' must have the dtype of input '%s' (%s); got %s",
+                       info->name, desc->inputs[0].name, lk_dtype_name(inputs[0].dtype),
+                       lk_dtype_name(t->dtype));
+    switch (info->shape) {
+    case LK_SHAPE_SCORES:
+        if (t->ndim < 2 || t->ndim > 5)
+            return shape_error(info->name, t, "(N, C, *spatial) with 0 to 3 spatial dimensions");
+        return LK_OK;
+    case LK_SHAPE_ANY:
+        if (t->ndim < 1 || t->ndim > 5) return shape_error(info->name, t, "of 1 to 5 dimensions");
+        return LK_OK;
+    case LK_SHAPE_CLASS_TARGET: return check_class_target(info->name, t, &inputs[0]);
+    case LK_SHAPE_LIKE_FIRST:
+        if (!same_shape(t, &inputs[0])) {
+            char want[LK_SHAPE_TEXT], expected[LK_SHAPE_TEXT + 32];
+            snprintf(expected, sizeof expected, "shaped like input '%s', %s", desc->inputs[0].name,
+                     lk_format_shape(&inputs[0], want, sizeof want));
+            return shape_error(info->name, t, expected);
+        }
+        return LK_OK;
+    }
+    return lk_fail(LK_EINVAL, "loss '%s': input '%s' has an unknown shape rule", desc->name, info->name);
+}
+
+static void output_shape(const lk_call *call, lk_tensor *out)
+{
+    const lk_tensor *first = &call->inputs[0];
+    out->data = NULL;
+    out->dtype = first->dtype;
+    out->ndim = 0;
+    memset(out->shape, 0, sizeof out->shape);
+    if (call->desc->output == LK_OUTPUT_SCALAR || call->reduction != LK_REDUCTION_NONE) return;
+    if (call->desc->output == LK_OUTPUT_PER_ELEMENT) {
+        out->ndim = first->ndim;
+        memcpy(out->shape, first->shape, sizeof out->shape);
+        return;
+    }
+    out->ndim = first->ndim - 1;
+    out->shape[0] = first->shape[0];
+    for (int axis = 1; axis < out->ndim; axis++) out->shape[axis] = first->shape[axis + 1];
+}
+
+/* Validates desc, params and inputs; fills the call's geometry. */
+static lk_status prepare_call(const lk_loss_desc *desc, const lk_params *params,
+                              const lk_tensor *inputs, size_t n_inputs, lk_call *call)
+{
+    if (!desc) return lk_fail(LK_EINVAL, "desc is NULL");
+    if (!params) return lk_fail(LK_EINVAL, "params is NULL");
+    if (lk_params_desc(params) != desc)
+        return lk_fail(LK_EINVAL, "params were created for loss '%s', not '%s'",
+                       lk_params_desc(params)->name, desc->name);
+    if (!inputs && n_inputs > 0) return lk_fail(LK_EINVAL, "inputs is NULL");
+    if (n_inputs != desc->n_inputs)
+        return lk_fail(LK_EINVAL, "loss '%s' takes %zu inputs, got %zu", desc->name,
+                       desc->n_inputs, n_inputs);
+    for (size_t i = 0; i < n_inputs; i++) {
+        lk_status status = check_input(desc, inputs, i);
+        if (status != LK_OK) return status;
+    }
+    memset(call, 0, sizeof *call);
+    call->desc = desc;
+    call->params = params;
+    call->inputs = inputs;
+    call->batch = inputs[0].shape[0];
+    call->classes = inputs[0].ndim >= 2 ? inputs[0].shape[1] : 1;
+    call->spatial = lk_numel_from(&inputs[0], 2);
+    int reduction = lk_param_index(desc, "reduction");
+    call->reduction = reduction >= 0 ? lk_param_choice(params, (size_t)reduction) : LK_REDUCTION_MEAN;
+    return LK_OK;
+}
+
+lk_status lk_loss_output_shape(const lk_loss_desc *desc, const lk_params *params,
+                               const lk_tensor *inputs, size_t n_inputs, lk_tensor *out)
+{
+    if (!out) return lk_fail(LK_EINVAL, "out is NULL");
+    lk_call call;
+    lk_status status = prepare_call(desc, params, inputs, n_inputs, &call);
+    if (status != LK_OK) return status;
+    output_shape(&call, out);
+    return LK_OK;
+}
+
+static int overlaps(const lk_tensor *a, const lk_tensor *b)
+{
+    const char *a_begin = a->data, *b_begin = b->data;
+    const char *a_end = a_begin + (size_t)lk_numel(a) * lk_dtype_size(a->dtype);
+    const char *b_end = b_begin + (size_t)lk_numel(b) * lk_dtype_size(b->dtype);
+    return a_begin < b_end && b_begin < a_end;
+}
+
+static lk_status check_outputs(const lk_call *call, const lk_tensor *loss, const lk_tensor *grads)
+{
+    const lk_loss_desc *desc = call->desc;
+    if (!loss) return lk_fail(LK_EINVAL, "loss is NULL");
+    lk_status status = check_tensor_header("output", "loss", loss);
+    if (status != LK_OK) return status;
+    lk_tensor expected;
+    output_shape(call, &expected);
+    if (loss->dtype != expected.dtype)
+        return lk_fail(LK_EDTYPE, "output 'loss' must be %s (the dtype of input '%s'); got %s",
+                       lk_dtype_name(expected.dtype), desc->inputs[0].name, lk_dtype_name(loss->dtype));
+    if (!same_shape(loss, &expected)) {
+        char want[LK_SHAPE_TEXT], got[LK_SHAPE_TEXT];
+        return lk_fail(LK_ESHAPE, "output 'loss' must have shape %s for reduction %s; got %s",
+                       lk_format_shape(&expected, want, sizeof want),
+                       call->reduction == LK_REDUCTION_NONE ? "none" : "mean/sum",
+                       lk_format_shape(loss, got, sizeof got));
+    }
+    for (size_t i = 0; i < desc->n_inputs; i++)
+        if (overlaps(loss, &call->inputs[i]))
+            return lk_fail(LK_EINVAL, "output 'loss' overlaps input '%s'", desc->inputs[i].name);
+    for (size_t i = 0; grads && i < desc->n_inputs; i++) {
+        const lk_tensor *grad = &grads[i];
+        const char *name = desc->inputs[i].name;
+        if (!grad->data) continue;
+        if (!desc->inputs[i].differentiable)
+            return lk_fail(LK_EINVAL,
+                           "grads[%zu]: loss '%s' has no gradient for input '%s'; pass data = NULL",
+                           i, desc->name, name);
+        status = check_tensor_header("gradient of", name, grad);
+        if (status != LK_OK) return status;
+        if (grad->dtype != call->inputs[i].dtype || !same_shape(grad, &call->inputs[i])) {
+            char want[LK_SHAPE_TEXT], got[LK_SHAPE_TEXT];
+            return lk_fail(LK_ESHAPE, "grads[%zu] must be %s %s like input '%s'; got %s %s", i,
+                           lk_dtype_name(call->inputs[i].dtype),
+                           lk_format_shape(&call->inputs[i], want, sizeof want), name,
+                           lk_dtype_name(grad->dtype), lk_format_shape(grad, got, sizeof got));
+        }
+        for (size_t k = 0; k < desc->n_inputs; k++)
+            if (overlaps(grad, &call->inputs[k]))
+                return lk_fail(LK_EINVAL, "grads[%zu] overlaps input '%s'", i, desc->inputs[k].name);
+        if (overlaps(grad, loss)) return lk_fail(LK_EINVAL, "grads[%zu] overlaps output 'loss'", i);
+        for (size_t k = 0; k < i; k++)
+            if (grads[k].data && overlaps(grad, &grads[k]))
+                return lk_fail(LK_EINVAL, "grads[%zu] overlaps grads[%zu]", i, k);
+    }
+    return LK_OK;
+}
+
+lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *params,
+                          const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
+                          const lk_tensor *grads, lk_context *ctx)
+{
+    lk_call call;
+    lk_status status = prepare_call(desc, params, inputs, n_inputs, &call);
+    if (status == LK_OK) status = check_outputs(&call, loss, grads);
+    if (status != LK_OK) return status;
+    lk_tensor no_grads[LK_MAX_INPUTS];
+    memset(no_grads, 0, sizeof no_grads);
+    call.loss = loss;
+    call.grads = grads ? grads : no_grads;
+    call.ctx = ctx ? ctx : lk_default_context();
+    if (desc->check) {
+        status = desc->check(&call);
+        if (status != LK_OK) return status;
+    }
+    return desc->compute(&call);
+}
+
+lk_status lk_compute(const char *name, const char *spec, const lk_tensor *inputs, size_t n_inputs,
+                     const lk_tensor *loss, const lk_tensor *grads)
+{
+    const lk_loss_desc *desc = lk_loss_find(name);
+    if (!desc) return LK_ENOTFOUND;
+    lk_params *params = NULL;
+    lk_status status = lk_params_create(desc, &params);
+    if (status == LK_OK) status = lk_params_parse(params, spec);
+    if (status == LK_OK) status = lk_loss_compute(desc, params, inputs, n_inputs, loss, grads, NULL);
+    lk_params_destroy(params);
+    return status;
+}
+
+/* ------------------------------------------------------------ helpers for losses */
+
+lk_status lk_check_class_list(const lk_call *call, size_t param_index, int allow_scalar)
+{
+    size_t count;
+    lk_param_list(call->params, param_index, &count);
+    if (count == 0 || (allow_scalar && count == 1) || (int64_t)count == call->classes) return LK_OK;
+    return lk_fail(LK_EPARAM, "loss '%s': parameter '%s' has %zu values; input '%s' has %lld classes%s",
+                   call->desc->name, call->desc->params[param_index].name, count,
+                   call->desc->inputs[0].name, (long long)call->classes,
+                   allow_scalar ? " (give 1 value or one per class)" : " (give one per class)");
+}
+
+void lk_store_reduced_loss(const lk_call *call, double total, double scale)
+{
+    if (call->reduction == LK_REDUCTION_NONE && call->desc->output != LK_OUTPUT_SCALAR) return;
+    double value = call->reduction == LK_REDUCTION_SUM ? total : total * scale;
+    if (call->loss->dtype == LK_F32)
+        *(float *)call->loss->data = (float)value;
+    else
+        *(double *)call->loss->data = value;
+}
+
+lk_status lk_report_nonfinite(const lk_call *call, double total)
+{
+    for (size_t i = 0; i < call->desc->n_inputs; i++) {
+        const lk_tensor *t = &call->inputs[i];
+        if (!lk_dtype_is_float(t->dtype)) continue;
+        int64_t bad = lk_find_nonfinite(t);
+        if (bad >= 0) {
+            char where[LK_INDEX_TEXT];
+            return lk_fail(LK_EVALUE, "input '%s'%s = %g: inputs must be finite",
+                           call->desc->inputs[i].name, lk_format_index(t, bad, where, sizeof where),
+                           lk_read_real(t, bad));
+        }
+    }
+    return lk_fail(LK_EVALUE, "loss '%s' is %g: it overflowed although every input is finite",
+                   call->desc->name, total);
+}
+
+lk_status lk_finish_loss(const lk_call *call, double total, double scale)
+{
+    if (!isfinite(total)) return lk_report_nonfinite(call, total);
+    lk_store_reduced_loss(call, total, scale);
+    return LK_OK;
+}

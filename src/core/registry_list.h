@@ -1,0 +1,11 @@
+/*
+ * The registry: one line per loss. A loss defined in its own file as
+ * `const lk_loss_desc lk_loss_<name>` appears everywhere (CLI, Python, docs,
+ * test sweeps) once it is listed here. Order: the catalogue's order.
+ */
+LK_LOSS(cross_entropy)
+LK_LOSS(weighted_cross_entropy)
+LK_LOSS(topk_cross_entropy)
+LK_LOSS(focal)
+LK_LOSS(binary_cross_entropy)
+LK_LOSS(sigmoid_focal)

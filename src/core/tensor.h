@@ -1,0 +1,44 @@
+/*
+ * Tensor helpers shared by the core and the losses: element counts, shape and
+ * index formatting for error messages, scalar reads for diagnostics.
+ */
+#ifndef LK_CORE_TENSOR_H
+#define LK_CORE_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "losskit.h"
+
+/* Largest element count accepted in one tensor (keeps every offset and byte
+ * count inside int64 and size_t). */
+#define LK_MAX_NUMEL ((int64_t)1 << 48)
+
+int lk_dtype_is_float(lk_dtype dtype);
+int lk_dtype_is_label(lk_dtype dtype);
+int lk_dtype_valid(lk_dtype dtype);
+
+/* Product of shape[0..ndim); the caller has validated the shape. */
+int64_t lk_numel(const lk_tensor *t);
+/* Product of shape[first..ndim). */
+int64_t lk_numel_from(const lk_tensor *t, int first);
+
+/* "(2, 3, 64, 64)". Returns buf. */
+char *lk_format_shape(const lk_tensor *t, char *buf, size_t size);
+/* The multi-index of flat element `flat` of t, "[1, 0, 5, 7]". Returns buf. */
+char *lk_format_index(const lk_tensor *t, int64_t flat, char *buf, size_t size);
+
+/* Element `flat` of a float tensor as double; of a label tensor as int64. */
+double lk_read_real(const lk_tensor *t, int64_t flat);
+int64_t lk_read_label(const lk_tensor *t, int64_t flat);
+
+/* Flat index of the first NaN or infinity in a float tensor, or -1. */
+int64_t lk_find_nonfinite(const lk_tensor *t);
+
+/* t *= factor, element-wise, in parallel (float tensors). */
+void lk_scale_in_place(lk_context *ctx, const lk_tensor *t, double factor);
+
+#define LK_SHAPE_TEXT 96
+#define LK_INDEX_TEXT 96
+
+#endif
