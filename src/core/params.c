@@ -94,6 +94,16 @@ char *lk_param_range(const lk_param_info *info, char *buf, size_t size)
     return buf;
 }
 
+/* Integers are compared as integers: 2^53 + 1 is not 2^53. */
+static int integer_in_range(const lk_param_info *info, int64_t value)
+{
+    int64_t low = (int64_t)info->min, high = (int64_t)info->max;
+    if (value < low || value > high) return 0;
+    if ((info->flags & LK_RANGE_MIN_OPEN) && value == low) return 0;
+    if ((info->flags & LK_RANGE_MAX_OPEN) && value == high) return 0;
+    return 1;
+}
+
 static int in_range(const lk_param_info *info, double value)
 {
     if (!(value >= info->min && value <= info->max)) return 0; /* NaN fails too */
@@ -139,7 +149,13 @@ static lk_status store_checked(lk_params *params, size_t index, double number, i
         slot->number = number;
         return LK_OK;
     case LK_PARAM_INT:
-        if (!in_range(info, (double)integer)) return range_error(desc, info, "", (double)integer);
+        if (!integer_in_range(info, integer)) {
+            char range[LK_RANGE_TEXT];
+            return lk_fail(LK_EPARAM,
+                           "loss '%s': parameter '%s' = %lld is outside its valid range %s",
+                           desc->name, info->name, (long long)integer,
+                           lk_param_range(info, range, sizeof range));
+        }
         slot->integer = integer;
         return LK_OK;
     case LK_PARAM_BOOL:
@@ -430,31 +446,40 @@ lk_status lk_params_set_floats(lk_params *params, const char *key, const double 
     return store_checked(params, index, 0, 0, values, count);
 }
 
+/* Trims spaces at both ends, in place. */
+static char *trim(char *text)
+{
+    text = (char *)skip_space(text);
+    size_t length = strlen(text);
+    while (length > 0 && isspace((unsigned char)text[length - 1])) text[--length] = '\0';
+    return text;
+}
+
 /* One "key=value" item of a spec; value may be a bracketed list. */
 static lk_status parse_item(lk_params *params, const char *item, size_t length, size_t offset)
 {
-    char buf[4096];
-    if (length >= sizeof buf)
-        return lk_fail(LK_EPARAM, "parameter spec item at position %zu is too long", offset);
+    char *buf = malloc(length + 1);
+    if (!buf) return lk_fail(LK_ENOMEM, "out of memory parsing parameters");
     memcpy(buf, item, length);
     buf[length] = '\0';
+    lk_status status;
     char *equals = strchr(buf, '=');
-    if (!equals)
-        return lk_fail(LK_EPARAM, "parameter spec: expected key=value at position %zu, got '%s'",
-                       offset, buf);
-    *equals = '\0';
-    char *key = (char *)skip_space(buf);
-    size_t key_length = strlen(key);
-    while (key_length > 0 && isspace((unsigned char)key[key_length - 1])) key[--key_length] = '\0';
-    char *value = (char *)skip_space(equals + 1);
-    size_t value_length = strlen(value);
-    while (value_length > 0 && isspace((unsigned char)value[value_length - 1]))
-        value[--value_length] = '\0';
-    if (key_length == 0)
-        return lk_fail(LK_EPARAM, "parameter spec: empty key at position %zu", offset);
-    if (value_length == 0)
-        return lk_fail(LK_EPARAM, "parameter spec: no value for '%s' at position %zu", key, offset);
-    return lk_params_set(params, key, value);
+    if (!equals) {
+        status = lk_fail(LK_EPARAM, "parameter spec: expected key=value at position %zu, got '%s'",
+                         offset, buf);
+    } else {
+        *equals = '\0';
+        char *key = trim(buf), *value = trim(equals + 1);
+        if (!*key)
+            status = lk_fail(LK_EPARAM, "parameter spec: empty key at position %zu", offset);
+        else if (!*value)
+            status = lk_fail(LK_EPARAM, "parameter spec: no value for '%s' at position %zu", key,
+                             offset);
+        else
+            status = lk_params_set(params, key, value);
+    }
+    free(buf);
+    return status;
 }
 
 lk_status lk_params_parse(lk_params *params, const char *spec)

@@ -1,0 +1,271 @@
+#include "cases.h"
+
+#include <stdlib.h>
+
+int64_t lk_tensor_numel(const lk_tensor *t)
+{
+    int64_t count = 1;
+    for (int axis = 0; axis < t->ndim; axis++) count *= t->shape[axis];
+    return count;
+}
+
+size_t lk_tensor_bytes(const lk_tensor *t)
+{
+    return (size_t)lk_tensor_numel(t) * lk_dtype_size(t->dtype);
+}
+
+double lk_tensor_get(const lk_tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case LK_F32: return ((const float *)t->data)[i];
+    case LK_F64: return ((const double *)t->data)[i];
+    case LK_U8: return ((const unsigned char *)t->data)[i];
+    case LK_I32: return ((const int *)t->data)[i];
+    case LK_I64: return (double)((const long long *)t->data)[i];
+    }
+    return NAN;
+}
+
+void lk_tensor_set(lk_tensor *t, int64_t i, double value)
+{
+    switch (t->dtype) {
+    case LK_F32: ((float *)t->data)[i] = (float)value; break;
+    case LK_F64: ((double *)t->data)[i] = value; break;
+    case LK_U8: ((unsigned char *)t->data)[i] = (unsigned char)value; break;
+    case LK_I32: ((int *)t->data)[i] = (int)value; break;
+    case LK_I64: ((long long *)t->data)[i] = (long long)value; break;
+    }
+}
+
+static void allocate(lk_tensor *t)
+{
+    size_t bytes = lk_tensor_bytes(t);
+    t->data = malloc(bytes ? bytes : 1);
+    for (int64_t i = 0; lk_dtype_size(t->dtype) >= 4 && i < lk_tensor_numel(t); i++)
+        lk_tensor_set(t, i, t->dtype == LK_F32 || t->dtype == LK_F64 ? NAN : 0);
+}
+
+int lk_case_int_param(const lk_case *c, const char *name, long long *value)
+{
+    char text[64];
+    if (lk_params_get(c->params, name, text, sizeof text) < 0) return 0;
+    *value = strtoll(text, NULL, 10);
+    return 1;
+}
+
+static int param_is(const lk_case *c, const char *name, const char *word)
+{
+    char text[64];
+    return lk_params_get(c->params, name, text, sizeof text) >= 0 && strcmp(text, word) == 0;
+}
+
+int lk_case_takes_probabilities(const lk_case *c)
+{
+    return param_is(c, "activation", "none");
+}
+
+static int softmax_family(const lk_loss_desc *desc)
+{
+    for (size_t i = 0; i < lk_loss_param_count(desc); i++) {
+        const lk_param_info *param = lk_loss_param(desc, i);
+        if (strcmp(param->name, "activation") == 0) return strstr(param->choices, "softmax") != NULL;
+    }
+    return 0;
+}
+
+static void fill_scores(lk_case *c, const lk_case_options *options, lk_rng *rng)
+{
+    lk_tensor *t = &c->inputs[0];
+    int64_t count = lk_tensor_numel(t);
+    if (!lk_case_takes_probabilities(c)) {
+        for (int64_t i = 0; i < count; i++) {
+            double value = lk_rng_uniform(rng) * 6 - 3;
+            if (options->extreme && lk_rng_uniform(rng) < 0.2)
+                value = (lk_rng_uniform(rng) < 0.5 ? -1 : 1) * (80 + lk_rng_uniform(rng));
+            lk_tensor_set(t, i, value);
+        }
+        return;
+    }
+    if (!softmax_family(c->desc) || t->ndim < 2) {
+        for (int64_t i = 0; i < count; i++) lk_tensor_set(t, i, 0.05 + 0.9 * lk_rng_uniform(rng));
+        return;
+    }
+    /* a distribution over the classes at each pixel */
+    int64_t classes = t->shape[1], spatial = count / (t->shape[0] * classes);
+    for (int64_t n = 0; n < t->shape[0]; n++) {
+        for (int64_t s = 0; s < spatial; s++) {
+            double total = 0;
+            for (int64_t k = 0; k < classes; k++) {
+                double value = exp(lk_rng_uniform(rng) * 4 - 2);
+                lk_tensor_set(t, (n * classes + k) * spatial + s, value);
+                total += value;
+            }
+            for (int64_t k = 0; k < classes; k++) {
+                int64_t i = (n * classes + k) * spatial + s;
+                lk_tensor_set(t, i, lk_tensor_get(t, i) / total);
+            }
+        }
+    }
+}
+
+static int representable(lk_dtype dtype, long long value)
+{
+    switch (dtype) {
+    case LK_U8: return value >= 0 && value <= 255;
+    case LK_I32: return value >= -2147483647LL - 1 && value <= 2147483647LL;
+    default: return 1;
+    }
+}
+
+static void fill_labels(lk_case *c, lk_tensor *t, const lk_case_options *options, lk_rng *rng)
+{
+    int64_t classes = c->inputs[0].shape[1];
+    long long ignore = 0;
+    int can_ignore = lk_case_int_param(c, "ignore_index", &ignore) && representable(t->dtype, ignore);
+    for (int64_t i = 0; i < lk_tensor_numel(t); i++) {
+        long long label = options->single_class ? 0 : lk_rng_below(rng, classes);
+        if (can_ignore && (options->all_ignored || lk_rng_uniform(rng) < 0.2)) label = ignore;
+        lk_tensor_set(t, i, (double)label);
+    }
+}
+
+static void fill_class_distributions(lk_tensor *t, lk_rng *rng)
+{
+    int64_t classes = t->shape[1], spatial = lk_tensor_numel(t) / (t->shape[0] * classes);
+    for (int64_t n = 0; n < t->shape[0]; n++) {
+        for (int64_t s = 0; s < spatial; s++) {
+            double total = 0;
+            for (int64_t k = 0; k < classes; k++) {
+                double value = lk_rng_uniform(rng) < 0.3 ? 0 : lk_rng_uniform(rng);
+                lk_tensor_set(t, (n * classes + k) * spatial + s, value);
+                total += value;
+            }
+            for (int64_t k = 0; k < classes; k++) {
+                int64_t i = (n * classes + k) * spatial + s;
+                lk_tensor_set(t, i, total > 0 ? lk_tensor_get(t, i) / total : k == 0);
+            }
+        }
+    }
+}
+
+/* Shapes and fills input `slot` (> 0) of the case; 0 if the dtype does not fit. */
+static int make_target(lk_case *c, size_t slot, const lk_case_options *options, lk_rng *rng)
+{
+    const lk_input_info *info = lk_loss_input(c->desc, slot);
+    lk_tensor *t = &c->inputs[slot];
+    lk_dtype dtype = options->target_dtype;
+    int is_float = dtype == LK_F32 || dtype == LK_F64;
+    if (!(info->dtypes & LK_DTYPE_BIT(dtype))) return 0;
+    if (is_float && dtype != options->dtype) return 0;
+    *t = c->inputs[0];
+    t->dtype = dtype;
+    if (info->shape == LK_SHAPE_CLASS_TARGET && !is_float) {
+        t->ndim = c->inputs[0].ndim - 1;
+        for (int axis = 1; axis < t->ndim; axis++) t->shape[axis] = c->inputs[0].shape[axis + 1];
+    }
+    allocate(t);
+    if (info->domain == LK_DOMAIN_CLASS_TARGET) {
+        if (is_float)
+            fill_class_distributions(t, rng);
+        else
+            fill_labels(c, t, options, rng);
+    } else {
+        for (int64_t i = 0; i < lk_tensor_numel(t); i++)
+            lk_tensor_set(t, i, is_float ? lk_rng_uniform(rng) : (double)lk_rng_below(rng, 2));
+    }
+    return 1;
+}
+
+int lk_case_make(const lk_loss_desc *desc, const char *spec, const lk_case_options *options,
+                 lk_case *out)
+{
+    memset(out, 0, sizeof *out);
+    out->desc = desc;
+    out->n_inputs = lk_loss_input_count(desc);
+    if (lk_params_create(desc, &out->params) != LK_OK || lk_params_parse(out->params, spec) != LK_OK) {
+        fprintf(stderr, "  cannot set up %s with '%s': %s\n", lk_loss_name(desc), spec, lk_last_error());
+        lk_case_free(out);
+        return 0;
+    }
+    lk_rng rng = {options->seed};
+    lk_tensor *scores = &out->inputs[0];
+    scores->dtype = options->dtype;
+    scores->ndim = options->ndim;
+    memcpy(scores->shape, options->shape, sizeof options->shape);
+    allocate(scores);
+    fill_scores(out, options, &rng);
+    for (size_t slot = 1; slot < out->n_inputs; slot++) {
+        if (!make_target(out, slot, options, &rng)) {
+            lk_case_free(out);
+            return 0;
+        }
+    }
+    if (lk_loss_output_shape(desc, out->params, out->inputs, out->n_inputs, &out->loss) != LK_OK) {
+        fprintf(stderr, "  output shape of %s: %s\n", lk_loss_name(desc), lk_last_error());
+        lk_case_free(out);
+        return 0;
+    }
+    allocate(&out->loss);
+    for (size_t slot = 0; slot < out->n_inputs; slot++) {
+        if (!lk_loss_input(desc, slot)->differentiable) continue;
+        out->grads[slot] = out->inputs[slot];
+        allocate(&out->grads[slot]);
+    }
+    return 1;
+}
+
+void lk_case_free(lk_case *c)
+{
+    for (size_t i = 0; i < 8; i++) {
+        free(c->inputs[i].data);
+        free(c->grads[i].data);
+    }
+    free(c->loss.data);
+    lk_params_destroy(c->params);
+    memset(c, 0, sizeof *c);
+}
+
+static void copy_tensor(lk_tensor *to, const lk_tensor *from)
+{
+    *to = *from;
+    if (!from->data) return;
+    to->data = malloc(lk_tensor_bytes(from) ? lk_tensor_bytes(from) : 1);
+    memcpy(to->data, from->data, lk_tensor_bytes(from));
+}
+
+lk_case lk_case_clone(const lk_case *c)
+{
+    lk_case copy = *c;
+    copy.params = lk_params_clone(c->params);
+    for (size_t i = 0; i < 8; i++) {
+        copy_tensor(&copy.inputs[i], &c->inputs[i]);
+        copy_tensor(&copy.grads[i], &c->grads[i]);
+    }
+    copy_tensor(&copy.loss, &c->loss);
+    return copy;
+}
+
+lk_status lk_case_run(lk_case *c, lk_context *ctx, int with_grads)
+{
+    return lk_loss_compute(c->desc, c->params, c->inputs, c->n_inputs, &c->loss,
+                           with_grads ? c->grads : NULL, ctx);
+}
+
+double lk_case_total(const lk_case *c)
+{
+    double total = 0;
+    for (int64_t i = 0; i < lk_tensor_numel(&c->loss); i++) total += lk_tensor_get(&c->loss, i);
+    return total;
+}
+
+const char *lk_case_label(const lk_case *c, const char *spec)
+{
+    static char label[256];
+    int used = snprintf(label, sizeof label, "%s[%s] %s target %s (", lk_loss_name(c->desc), spec,
+                        lk_dtype_name(c->inputs[0].dtype), lk_dtype_name(c->inputs[1].dtype));
+    for (int axis = 0; axis < c->inputs[0].ndim && used < (int)sizeof label; axis++)
+        used += snprintf(label + used, sizeof label - (size_t)used, "%s%lld", axis ? ", " : "",
+                         (long long)c->inputs[0].shape[axis]);
+    if (used < (int)sizeof label) snprintf(label + used, sizeof label - (size_t)used, ")");
+    return label;
+}
