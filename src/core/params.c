@@ -520,11 +520,22 @@ lk_status lk_params_parse(lk_params *params, const char *spec)
     return status;
 }
 
+/* The shortest %g text that reads back as the same double. */
+static int print_double(double value, char *buf, size_t size)
+{
+    char text[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, value);
+        if (strtod(text, NULL) == value) break;
+    }
+    return snprintf(buf, size, "%s", text);
+}
+
 static int print_value(const lk_param_info *info, const lk_param_value *value, char *buf,
                        size_t size)
 {
     switch (info->type) {
-    case LK_PARAM_FLOAT: return snprintf(buf, size, "%.17g", value->number);
+    case LK_PARAM_FLOAT: return print_double(value->number, buf, size);
     case LK_PARAM_INT: return snprintf(buf, size, "%lld", (long long)value->integer);
     case LK_PARAM_BOOL: return snprintf(buf, size, "%s", value->number != 0 ? "true" : "false");
     case LK_PARAM_CHOICE: {
@@ -542,7 +553,9 @@ static int print_value(const lk_param_info *info, const lk_param_value *value, c
         int total = snprintf(buf, size, "[");
         for (size_t i = 0; i < value->count; i++) {
             size_t used = (size_t)total < size ? (size_t)total : size;
-            total += snprintf(buf + used, size - used, "%s%.17g", i ? "," : "", value->list[i]);
+            if (i) total += snprintf(buf + used, size - used, ",");
+            used = (size_t)total < size ? (size_t)total : size;
+            total += print_double(value->list[i], buf + used, size - used);
         }
         size_t used = (size_t)total < size ? (size_t)total : size;
         total += snprintf(buf + used, size - used, "]");

@@ -100,9 +100,7 @@ static inline double lk_exp_f64(double x)
     const double ln2_lo = 1.90821492927058770002e-10;
     x = x > 710.0 ? 710.0 : x;
     x = x < -746.0 ? -746.0 : x;
-    double shifted = x * log2e + shifter;
-    double n = shifted - shifter;
-    int64_t n_int = (int64_t)(lk_bits_f64(shifted) - lk_bits_f64(shifter));
+    double n = (x * log2e + shifter) - shifter;
     double r = (x - n * ln2_hi) - n * ln2_lo;
     double p = 1.0 / 6227020800.0; /* 1/13! */
     p = p * r + 1.0 / 479001600.0;
@@ -118,9 +116,13 @@ static inline double lk_exp_f64(double x)
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t half = n_int / 2; /* n in [-1077, 1025] */
-    double scale1 = lk_from_bits_f64((uint64_t)(half + 1023) << 52);
-    double scale2 = lk_from_bits_f64((uint64_t)(n_int - half + 1023) << 52);
+    /* 2^n as two normal powers of two, n in [-1077, 1025]; each built by
+     * adding the biased exponent into the shifter's mantissa and shifting it
+     * into place (AVX2 has no int64 arithmetic shift or int64 -> double). */
+    double half = (n * 0.5 + shifter) - shifter;
+    double rest = n - half;
+    double scale1 = lk_from_bits_f64(lk_bits_f64(half + (1023.0 + shifter)) << 52);
+    double scale2 = lk_from_bits_f64(lk_bits_f64(rest + (1023.0 + shifter)) << 52);
     return p * scale1 * scale2;
 }
 
@@ -160,14 +162,17 @@ static inline double lk_log_f64(double x)
 {
     const double ln2_hi = 6.93147180369123816490e-01;
     const double ln2_lo = 1.90821492927058770002e-10;
+    const double two52 = 4503599627370496.0;
     int subnormal = x < DBL_MIN;
     double scaled = subnormal ? x * 18014398509481984.0 : x; /* 2^54 */
     uint64_t bits = lk_bits_f64(scaled);
-    int64_t exponent = (int64_t)((bits >> 52) & 0x7ffu) - 1023 - (subnormal ? 54 : 0);
+    /* the exponent field as a double: put it in the mantissa of 2^52 */
+    double biased = lk_from_bits_f64(0x4330000000000000ull | (bits >> 52 & 0x7ffu)) - two52;
+    double exponent = biased - (subnormal ? 1023.0 + 54.0 : 1023.0);
     double m = lk_from_bits_f64((bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull);
     int big = m > 1.4142135623730951;
     m = big ? m * 0.5 : m;
-    exponent += big;
+    exponent += big ? 1.0 : 0.0;
     double f = m - 1.0;
     double s = f / (2.0 + f);
     double z = s * s;
@@ -184,8 +189,7 @@ static inline double lk_log_f64(double x)
     series = series * z;
     double half_f2 = 0.5 * f * f;
     double log1pf = f - (half_f2 - s * (half_f2 + series));
-    double e = (double)exponent;
-    double result = e * ln2_hi + (log1pf + e * ln2_lo);
+    double result = exponent * ln2_hi + (log1pf + exponent * ln2_lo);
     result = x == 0.0 ? -INFINITY : result;
     result = x == INFINITY ? INFINITY : result;
     result = x >= 0.0 ? result : NAN;
@@ -245,29 +249,47 @@ static inline double lk_inverse_clamped_f64(double p)
 
 /* ------------------------------------------------ powers */
 
-/* base^exponent for base >= 0, exponent >= 0, with 0^0 = 1 and the common
- * exponents 0, 1, 2 exact. */
-static inline float lk_pow_f32(float base, float exponent)
+/* out[j] = base[j]^exponent for base >= 0, exponent >= 0, with 0^0 = 1. The
+ * exponent is the same for the whole array, so its common values (0, 1, 2)
+ * are picked once, outside the loops; a select on a loop-invariant condition
+ * inside a loop would keep it from vectorizing. */
+static inline void lk_pow_array_f32(const float *restrict base, float exponent,
+                                    float *restrict out, int len)
 {
-    float general = lk_exp_f32(exponent * lk_log_f32(base));
-    general = base == 0.0f ? 0.0f : general;
-    general = exponent == 2.0f ? base * base : general;
-    general = exponent == 1.0f ? base : general;
-    general = exponent == 0.0f ? 1.0f : general;
-    return general;
+    if (exponent == 2.0f) {
+        for (int j = 0; j < len; j++) out[j] = base[j] * base[j];
+    } else if (exponent == 1.0f) {
+        for (int j = 0; j < len; j++) out[j] = base[j];
+    } else if (exponent == 0.0f) {
+        for (int j = 0; j < len; j++) out[j] = 1.0f;
+    } else {
+        for (int j = 0; j < len; j++) {
+            float general = lk_exp_f32(exponent * lk_log_f32(base[j]));
+            out[j] = base[j] == 0.0f ? 0.0f : general;
+        }
+    }
 }
 
-static inline double lk_pow_f64(double base, double exponent)
+static inline void lk_pow_array_f64(const double *restrict base, double exponent,
+                                    double *restrict out, int len)
 {
-    double general = lk_exp_f64(exponent * lk_log_f64(base));
-    general = base == 0.0 ? 0.0 : general;
-    general = exponent == 2.0 ? base * base : general;
-    general = exponent == 1.0 ? base : general;
-    general = exponent == 0.0 ? 1.0 : general;
-    return general;
+    if (exponent == 2.0) {
+        for (int j = 0; j < len; j++) out[j] = base[j] * base[j];
+    } else if (exponent == 1.0) {
+        for (int j = 0; j < len; j++) out[j] = base[j];
+    } else if (exponent == 0.0) {
+        for (int j = 0; j < len; j++) out[j] = 1.0;
+    } else {
+        for (int j = 0; j < len; j++) {
+            double general = lk_exp_f64(exponent * lk_log_f64(base[j]));
+            out[j] = base[j] == 0.0 ? 0.0 : general;
+        }
+    }
 }
 
-#define lk_pow(b, e) _Generic((b), float: lk_pow_f32, double: lk_pow_f64)(b, e)
+#define lk_pow_array(base, exponent, out, len)                                             \
+    _Generic((exponent), float: lk_pow_array_f32, double: lk_pow_array_f64)(base, exponent, \
+                                                                            out, len)
 
 /* ------------------------------------------------ sigmoid family */
 

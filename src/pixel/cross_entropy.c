@@ -66,37 +66,44 @@ static inline void LK_T(label_weight)(const lk_softmax_block *block, const lk_ce
 LK_HOT void LK_T(lk_ce_label_rule)(const lk_softmax_block *block, const void *config_ptr)
 {
     const lk_ce_config *config = config_ptr;
-    const lk_real *logp_label = block->logp_label, *prob_label = block->prob_label;
-    lk_real *loss = block->loss, *a = block->coef_prob, *b = block->coef_label;
+    const lk_real *restrict logp_label = block->logp_label, *restrict prob_label = block->prob_label;
+    lk_real *restrict loss = block->loss, *restrict a = block->coef_prob, *restrict b = block->coef_label;
     int len = block->len, logits = block->mode == LK_INPUT_LOGITS;
     lk_real keep = (lk_real)(1 - config->smoothing);
     lk_real spread = (lk_real)(config->smoothing / block->classes);
     lk_real spread_total = (lk_real)(config->smoothing / block->classes * config->weight_sum);
     lk_real w_label[LK_SOFTMAX_BLOCK];
     LK_T(label_weight)(block, config, w_label);
-    for (int j = 0; j < len; j++) {
-        lk_real nll_weight = keep * w_label[j];
-        loss[j] = -nll_weight * logp_label[j];
-        a[j] = logits ? nll_weight + spread_total : 0;
-        b[j] = logits ? nll_weight : nll_weight * lk_inverse_clamped(prob_label[j]);
+    for (int j = 0; j < len; j++) loss[j] = -keep * w_label[j] * logp_label[j];
+    if (logits) {
+        for (int j = 0; j < len; j++) {
+            a[j] = keep * w_label[j] + spread_total;
+            b[j] = keep * w_label[j];
+        }
+    } else {
+        for (int j = 0; j < len; j++) {
+            a[j] = 0;
+            b[j] = keep * w_label[j] * lk_inverse_clamped(prob_label[j]);
+        }
     }
     if (config->smoothing == 0) return;
     for (int c = 0; c < block->classes; c++) {
         lk_real w = spread * (lk_real)config->weight[c];
-        const lk_real *logp = (const lk_real *)block->logp + c * block->stride;
-        const lk_real *prob = (const lk_real *)block->prob + c * block->stride;
-        lk_real *e = (lk_real *)block->coef_class + c * block->stride;
-        for (int j = 0; j < len; j++) {
-            loss[j] -= w * logp[j];
-            e[j] = logits ? w : w * lk_inverse_clamped(prob[j]);
-        }
+        const lk_real *restrict logp = (const lk_real *)block->logp + c * block->stride;
+        const lk_real *restrict prob = (const lk_real *)block->prob + c * block->stride;
+        lk_real *restrict e = (lk_real *)block->coef_class + c * block->stride;
+        for (int j = 0; j < len; j++) loss[j] -= w * logp[j];
+        if (logits)
+            for (int j = 0; j < len; j++) e[j] = w;
+        else
+            for (int j = 0; j < len; j++) e[j] = w * lk_inverse_clamped(prob[j]);
     }
 }
 
 LK_HOT void LK_T(lk_ce_dense_rule)(const lk_softmax_block *block, const void *config_ptr)
 {
     const lk_ce_config *config = config_ptr;
-    lk_real *loss = block->loss, *a = block->coef_prob, *b = block->coef_label;
+    lk_real *restrict loss = block->loss, *restrict a = block->coef_prob, *restrict b = block->coef_label;
     int len = block->len, logits = block->mode == LK_INPUT_LOGITS;
     lk_real keep = (lk_real)(1 - config->smoothing);
     lk_real spread = (lk_real)(config->smoothing / block->classes);
@@ -104,16 +111,18 @@ LK_HOT void LK_T(lk_ce_dense_rule)(const lk_softmax_block *block, const void *co
     for (int c = 0; c < block->classes; c++) {
         lk_real w = (lk_real)config->weight[c];
         size_t row = (size_t)c * (size_t)block->stride;
-        const lk_real *target = (const lk_real *)block->target + c * block->source_stride;
-        const lk_real *logp = (const lk_real *)block->logp + row;
-        const lk_real *prob = (const lk_real *)block->prob + row;
-        lk_real *e = (lk_real *)block->coef_class + row;
+        const lk_real *restrict target = (const lk_real *)block->target + c * block->source_stride;
+        const lk_real *restrict logp = (const lk_real *)block->logp + row;
+        const lk_real *restrict prob = (const lk_real *)block->prob + row;
+        lk_real *restrict e = (lk_real *)block->coef_class + row;
         for (int j = 0; j < len; j++) {
-            lk_real mass = w * (keep * target[j] + spread);
-            loss[j] -= mass == 0 ? 0 : mass * logp[j];
-            a[j] += logits ? mass : 0;
-            e[j] = logits ? mass : mass * lk_inverse_clamped(prob[j]);
+            e[j] = w * (keep * target[j] + spread); /* the mass of class c */
+            loss[j] -= e[j] == 0 ? 0 : e[j] * logp[j];
         }
+        if (logits)
+            for (int j = 0; j < len; j++) a[j] += e[j];
+        else
+            for (int j = 0; j < len; j++) e[j] *= lk_inverse_clamped(prob[j]);
     }
 }
 

@@ -44,12 +44,10 @@ typedef struct focal_config {
 #include "core/typed.h"
 #else /* typed section ------------------------------------------------------ */
 
-/* q^gamma and log(p) / q (-1 where q = 0). */
-static inline void LK_T(modulation)(lk_real q, lk_real log_p, lk_real gamma, lk_real *power,
-                                    lk_real *ratio)
+/* log(p) / q, -1 where q = 0 (its limit as p -> 1). */
+static inline lk_real LK_T(log_ratio)(lk_real log_p, lk_real q)
 {
-    *power = lk_pow(q, gamma);
-    *ratio = q > 0 ? log_p / q : -1;
+    return q > 0 ? log_p / q : -1;
 }
 
 LK_HOT static void LK_T(focal_label_rule)(const lk_softmax_block *block, const void *config_ptr)
@@ -68,14 +66,20 @@ LK_HOT static void LK_T(focal_label_rule)(const lk_softmax_block *block, const v
         lk_real f = (lk_real)config->factor[c];
         for (int j = 0; j < block->len; j++) factor[j] += label[j] == c ? f : 0;
     }
+    lk_real scaled[LK_SOFTMAX_BLOCK], ratio[LK_SOFTMAX_BLOCK];
+    lk_pow_array(q, gamma, scaled, block->len);
     for (int j = 0; j < block->len; j++) {
-        lk_real power, ratio;
-        LK_T(modulation)(q[j], log_p[j], gamma, &power, &ratio);
-        lk_real scaled = factor[j] * power;
-        loss[j] = -scaled * log_p[j];
-        lk_real g = scaled * (1 - gamma * p[j] * ratio);
-        a[j] = logits ? g : 0;
-        b[j] = logits ? g : scaled * (lk_inverse_clamped(p[j]) - gamma * ratio);
+        ratio[j] = LK_T(log_ratio)(log_p[j], q[j]);
+        scaled[j] *= factor[j];
+        loss[j] = -scaled[j] * log_p[j];
+    }
+    if (logits) {
+        for (int j = 0; j < block->len; j++) a[j] = b[j] = scaled[j] * (1 - gamma * p[j] * ratio[j]);
+    } else {
+        for (int j = 0; j < block->len; j++) {
+            a[j] = 0;
+            b[j] = scaled[j] * (lk_inverse_clamped(p[j]) - gamma * ratio[j]);
+        }
     }
 }
 
@@ -93,14 +97,22 @@ LK_HOT static void LK_T(focal_dense_rule)(const lk_softmax_block *block, const v
         const lk_real *restrict p = (const lk_real *)block->prob + c * block->stride;
         const lk_real *restrict log_p = (const lk_real *)block->logp + c * block->stride;
         lk_real *restrict e = (lk_real *)block->coef_class + c * block->stride;
+        lk_real q[LK_SOFTMAX_BLOCK], scaled[LK_SOFTMAX_BLOCK], ratio[LK_SOFTMAX_BLOCK];
+        for (int j = 0; j < block->len; j++) q[j] = 1 - p[j];
+        lk_pow_array(q, gamma, scaled, block->len);
         for (int j = 0; j < block->len; j++) {
-            lk_real power, ratio;
-            LK_T(modulation)(1 - p[j], log_p[j], gamma, &power, &ratio);
-            lk_real scaled = f * t[j] * power;
-            loss[j] -= scaled == 0 ? 0 : scaled * log_p[j];
-            lk_real g = scaled * (1 - gamma * p[j] * ratio);
-            a[j] += logits ? g : 0;
-            e[j] = logits ? g : scaled * (lk_inverse_clamped(p[j]) - gamma * ratio);
+            ratio[j] = LK_T(log_ratio)(log_p[j], q[j]);
+            scaled[j] *= f * t[j];
+            loss[j] -= scaled[j] == 0 ? 0 : scaled[j] * log_p[j];
+        }
+        if (logits) {
+            for (int j = 0; j < block->len; j++) {
+                e[j] = scaled[j] * (1 - gamma * p[j] * ratio[j]);
+                a[j] += e[j];
+            }
+        } else {
+            for (int j = 0; j < block->len; j++)
+                e[j] = scaled[j] * (lk_inverse_clamped(p[j]) - gamma * ratio[j]);
         }
     }
 }

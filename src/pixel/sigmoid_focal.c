@@ -40,39 +40,59 @@ typedef struct sigmoid_focal_config {
 #include "core/typed.h"
 #else /* typed section ------------------------------------------------------ */
 
+/* The binary cross-entropy pieces of each element: p, 1 - p, the BCE, its
+ * derivative, and d p / d input; logits and probabilities in separate loops
+ * (one loop per mode vectorizes; a branch inside would not). */
+static inline void LK_T(bce_pieces)(const lk_elementwise_block *block, lk_real *restrict p,
+                                    lk_real *restrict q, lk_real *restrict ce,
+                                    lk_real *restrict dce, lk_real *restrict dp)
+{
+    const lk_real *restrict x = block->input, *restrict t = block->target;
+    const lk_real *restrict pw = block->class_value[1];
+    if (block->mode == LK_INPUT_LOGITS) {
+        for (int j = 0; j < block->len; j++) {
+            lk_real e = lk_exp(x[j] < 0 ? x[j] : -x[j]); /* exp(-|x|) */
+            lk_real inverse = 1 / (1 + e);
+            lk_real positive = pw[j] * t[j], negative = 1 - t[j];
+            lk_real softplus_neg = (x[j] < 0 ? -x[j] : 0) + lk_log1p(e); /* -log p */
+            p[j] = x[j] >= 0 ? inverse : e * inverse;
+            q[j] = x[j] >= 0 ? e * inverse : inverse; /* 1 - p, without cancellation */
+            ce[j] = positive * softplus_neg + negative * (softplus_neg + x[j]);
+            dce[j] = (positive + negative) * p[j] - positive;
+            dp[j] = p[j] * q[j];
+        }
+    } else {
+        for (int j = 0; j < block->len; j++) {
+            lk_real positive = pw[j] * t[j], negative = 1 - t[j];
+            p[j] = x[j];
+            q[j] = 1 - x[j];
+            ce[j] = -(positive * lk_log_clamped(p[j]) + negative * lk_log_clamped(q[j]));
+            dce[j] = -(positive * lk_inverse_clamped(p[j]) - negative * lk_inverse_clamped(q[j]));
+            dp[j] = 1;
+        }
+    }
+}
+
 LK_HOT static void LK_T(sigmoid_focal_rule)(const lk_elementwise_block *block, const void *config_ptr)
 {
     const sigmoid_focal_config *config = config_ptr;
-    const lk_real *restrict x = block->input, *restrict t = block->target;
-    const lk_real *restrict w = block->class_value[0], *restrict pw = block->class_value[1];
+    const lk_real *restrict t = block->target, *restrict w = block->class_value[0];
     lk_real *restrict loss = block->loss, *restrict grad = block->grad;
-    lk_real gamma = (lk_real)config->gamma;
-    lk_real alpha = (lk_real)config->alpha;
-    int weighted = config->alpha >= 0, logits = block->mode == LK_INPUT_LOGITS;
+    lk_real p[LK_ELEMENTWISE_BLOCK], q[LK_ELEMENTWISE_BLOCK], ce[LK_ELEMENTWISE_BLOCK];
+    lk_real dce[LK_ELEMENTWISE_BLOCK], dp[LK_ELEMENTWISE_BLOCK];
+    LK_T(bce_pieces)(block, p, q, ce, dce, dp);
+    lk_real gamma = (lk_real)config->gamma, alpha = (lk_real)config->alpha;
+    lk_real positive_weight = config->alpha >= 0 ? alpha : 1;
+    lk_real negative_weight = config->alpha >= 0 ? 1 - alpha : 1;
+    lk_real r[LK_ELEMENTWISE_BLOCK], power[LK_ELEMENTWISE_BLOCK];
+    for (int j = 0; j < block->len; j++) r[j] = t[j] * q[j] + (1 - t[j]) * p[j]; /* 1 - p_t */
+    lk_pow_array(r, gamma, power, block->len);
     for (int j = 0; j < block->len; j++) {
-        lk_real p, q, ce, dce;
-        lk_real positive = pw[j] * t[j], negative = 1 - t[j];
-        if (logits) {
-            lk_real e = lk_exp(x[j] < 0 ? x[j] : -x[j]); /* exp(-|x|) */
-            lk_real inverse = 1 / (1 + e);
-            p = x[j] >= 0 ? inverse : e * inverse;
-            q = x[j] >= 0 ? e * inverse : inverse; /* 1 - p, without cancellation */
-            lk_real softplus_neg = (x[j] < 0 ? -x[j] : 0) + lk_log1p(e); /* -log p */
-            ce = positive * softplus_neg + negative * (softplus_neg + x[j]);
-            dce = (positive + negative) * p - positive;
-        } else {
-            p = x[j];
-            q = 1 - x[j];
-            ce = -(positive * lk_log_clamped(p) + negative * lk_log_clamped(q));
-            dce = -(positive * lk_inverse_clamped(p) - negative * lk_inverse_clamped(q));
-        }
-        lk_real r = t[j] * q + negative * p; /* 1 - p_t */
-        lk_real modulation = lk_pow(r, gamma);
-        lk_real dr = logits ? p * q : 1;  /* d p / d input */
-        lk_real dmodulation = r > 0 ? gamma * modulation * (1 - 2 * t[j]) * dr / r : 0;
-        lk_real factor = w[j] * (weighted ? alpha * t[j] + (1 - alpha) * negative : 1);
-        loss[j] = factor * ce * modulation;
-        grad[j] = factor * (dce * modulation + ce * dmodulation);
+        lk_real modulation = power[j];
+        lk_real dmodulation = r[j] > 0 ? gamma * modulation * (1 - 2 * t[j]) * dp[j] / r[j] : 0;
+        lk_real factor = w[j] * (positive_weight * t[j] + negative_weight * (1 - t[j]));
+        loss[j] = factor * ce[j] * modulation;
+        grad[j] = factor * (dce[j] * modulation + ce[j] * dmodulation);
     }
 }
 

@@ -116,13 +116,13 @@ static void test_typed_setters(void)
     CHECK_STATUS(lk_params_set_int(params, "reduction", 1), LK_EPARAM);
     double alpha[] = {0.1, 0.2, 0.7};
     CHECK_OK(lk_params_set_floats(params, "alpha", alpha, 3));
-    expect_value(params, "alpha", "[0.10000000000000001,0.20000000000000001,0.69999999999999996]");
+    expect_value(params, "alpha", "[0.1,0.2,0.7]");
     CHECK_OK(lk_params_set_floats(params, "alpha", NULL, 0));
     expect_value(params, "alpha", "[]");
     CHECK_STATUS(lk_params_set_floats(params, "alpha", NULL, 2), LK_EINVAL);
     CHECK_STATUS(lk_params_set_floats(params, "gamma", alpha, 1), LK_EPARAM);
     CHECK_OK(lk_params_set_float(params, "alpha", 0.3)); /* one number into a list */
-    expect_value(params, "alpha", "[0.29999999999999999]");
+    expect_value(params, "alpha", "[0.3]");
     CHECK_STATUS(lk_params_set_float(params, "reduction", 1), LK_EPARAM);
     lk_params_destroy(params);
 }
@@ -169,7 +169,7 @@ static void test_clone_is_deep(void)
     lk_params *copy = lk_params_clone(params);
     CHECK(copy != NULL);
     CHECK_OK(lk_params_parse(params, "alpha=[0.9],gamma=1"));
-    expect_value(copy, "alpha", "[0.10000000000000001,0.20000000000000001]");
+    expect_value(copy, "alpha", "[0.1,0.2]");
     expect_value(copy, "gamma", "4");
     CHECK(lk_params_clone(NULL) == NULL);
     lk_params_destroy(copy);

@@ -86,9 +86,17 @@ static void test_special_values(void)
 
 static void test_helpers(void)
 {
-    CHECK(lk_pow_f32(0, 0) == 1 && lk_pow_f64(0, 0) == 1);
-    CHECK(lk_pow_f32(0, 0.5f) == 0 && lk_pow_f64(0.5, 2) == 0.25);
-    CHECK_CLOSE(lk_pow_f64(0.3, 1.7), pow(0.3, 1.7), 4e-16, 0);
+    double base[4] = {0, 0.5, 0.3, 1}, out[4];
+    float base_f[4] = {0, 0.5f, 0.3f, 1}, out_f[4];
+    double exponents[] = {0, 1, 2, 1.7, 0.5};
+    for (size_t e = 0; e < sizeof exponents / sizeof exponents[0]; e++) {
+        lk_pow_array_f64(base, exponents[e], out, 4);
+        lk_pow_array_f32(base_f, (float)exponents[e], out_f, 4);
+        for (int j = 0; j < 4; j++) {
+            CHECK_CLOSE(out[j], pow(base[j], exponents[e]), 4e-16, 0); /* pow(0, 0) = 1 */
+            CHECK_CLOSE(out_f[j], powf(base_f[j], (float)exponents[e]), 3e-7, 0);
+        }
+    }
     CHECK_CLOSE(lk_sigmoid_f64(-800), 0, 0, 0);
     CHECK_CLOSE(lk_sigmoid_f64(3), 1 / (1 + exp(-3.0)), 2e-16, 0);
     CHECK_CLOSE(lk_softplus_f64(-50), log1p(exp(-50.0)), 2e-16, 0);

@@ -1,0 +1,333 @@
+"""losskit: deep-learning loss functions with exact analytic gradients, in C.
+
+    import losskit
+    losskit.losses()                                  # the registry
+    value, grads = losskit.compute("focal", logits, labels, gamma=2.0)
+    focal = losskit.Loss("focal", gamma=2.0)          # reusable: parameters parsed once
+    value, (grad_logits, _) = focal(logits, labels)
+
+Arrays are NumPy arrays (anything ``numpy.asarray`` takes); predictions are
+float32 or float64, label maps uint8, int32 or int64 (bool masks are read as
+uint8). Gradients are of the loss (of the sum of the loss tensor for
+reduction="none") with respect to each input as given. PyTorch modules are in
+``losskit.torch``.
+
+Parameters are checked by the C library: a bad value raises LosskitError whose
+message names the parameter, the value and the valid range.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _native
+
+__all__ = [
+    "Loss",
+    "LosskitError",
+    "UnknownLossError",
+    "compute",
+    "get_num_threads",
+    "loss_info",
+    "losses",
+    "set_num_threads",
+]
+
+__version__ = _native.lk_version().decode()
+
+
+class LosskitError(ValueError):
+    """A call was refused; ``status`` is the C status name (e.g. "LK_ESHAPE")."""
+
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.status = status
+
+
+class UnknownLossError(LosskitError, KeyError):
+    """No loss of that name in the registry."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def _raise_for(status: int) -> None:
+    if status == _native.OK:
+        return
+    message = _native.lk_last_error().decode(errors="replace")
+    name = _native.lk_status_name(status).decode()
+    if status == _native.ENOMEM:
+        raise MemoryError(message)
+    if status == _native.ENOTFOUND:
+        raise UnknownLossError(message, name)
+    if status == _native.ESYSTEM:
+        raise OSError(message)
+    raise LosskitError(message, name)
+
+
+# ---------------------------------------------------------------- registry
+
+_REGISTRY: List[Dict[str, Any]] = json.loads(_native.lk_registry_json().decode())["losses"]
+_BY_NAME: Dict[str, Dict[str, Any]] = {entry["name"]: entry for entry in _REGISTRY}
+
+
+def losses() -> List[Dict[str, Any]]:
+    """Every loss of the registry: name, category, summary, formula, reference,
+    notes, inputs (name, dtypes, shape rule, differentiable), params (name,
+    type, default, valid range, choices, doc) and example parameter sets."""
+    return json.loads(json.dumps(_REGISTRY))
+
+
+def loss_info(name: str) -> Dict[str, Any]:
+    """The registry entry of one loss."""
+    if name not in _BY_NAME:
+        _native.lk_loss_find(name.encode())
+        raise UnknownLossError(_native.lk_last_error().decode(), "LK_ENOTFOUND")
+    return json.loads(json.dumps(_BY_NAME[name]))
+
+
+# ---------------------------------------------------------------- threads
+
+_contexts: Dict[int, int] = {}
+_threads: Optional[int] = None
+
+
+def set_num_threads(n: Optional[int]) -> None:
+    """Threads for later calls; None restores the default (LOSSKIT_NUM_THREADS,
+    else all cores; losskit.torch follows torch.get_num_threads())."""
+    global _threads
+    if n is not None:
+        _context(int(n))  # validated by the library
+    _threads = None if n is None else int(n)
+
+
+def get_num_threads() -> int:
+    """The thread count calls use by default."""
+    if _threads is not None:
+        return _threads
+    return int(_native.lk_context_threads(None))
+
+
+def _context(threads: Optional[int]) -> Optional[int]:
+    """The C context for a thread count (created once per count); None: default."""
+    if threads is None:
+        return None
+    context = _contexts.get(threads)
+    if context is None:
+        handle = ctypes.c_void_p()
+        _raise_for(_native.lk_context_create(threads, ctypes.byref(handle)))
+        context = _contexts[threads] = handle.value
+    return context
+
+
+def _default_threads() -> Optional[int]:
+    return _threads
+
+
+# ---------------------------------------------------------------- parameters
+
+def _python_value(param: Dict[str, Any], text: str) -> Any:
+    kind = param["type"]
+    if kind == "float":
+        return float(text)
+    if kind == "int":
+        return int(text)
+    if kind == "bool":
+        return text == "true"
+    if kind == "float_list":
+        values = [float(v) for v in text.strip("[]").split(",") if v]
+        return values or None
+    return text
+
+
+def _to_floats(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    return np.ascontiguousarray(np.asarray(value, dtype=np.float64).ravel())
+
+
+def _param_text(param: Dict[str, Any], value: Any) -> str:
+    if value is None:
+        return param["default"]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (np.integer, np.floating)):
+        return repr(value.item())
+    return str(value)
+
+
+class Loss:
+    """A loss of the registry with its parameters set; call it on arrays.
+
+    ``Loss("focal", gamma=2.0, alpha=[0.25])(logits, labels)`` returns
+    ``(value, grads)``: the loss (a NumPy scalar, or an array for
+    reduction="none") and one gradient array per input (None for inputs
+    without gradient, or when ``grad=False``).
+    """
+
+    def __init__(self, name: str, **params: Any):
+        self.info = loss_info(name)
+        self.name = name
+        self._param_info = {p["name"]: p for p in self.info["params"]}
+        self.input_names = tuple(slot["name"] for slot in self.info["inputs"])
+        self.differentiable = tuple(bool(slot["differentiable"]) for slot in self.info["inputs"])
+        self._output_shapes: Dict[Any, Tuple[Tuple[int, ...], int]] = {}
+        self._desc = _native.lk_loss_find(name.encode())
+        handle = ctypes.c_void_p()
+        _raise_for(_native.lk_params_create(self._desc, ctypes.byref(handle)))
+        self._params = handle.value
+        self.set(**params)
+
+    def __del__(self):
+        params = getattr(self, "_params", None)
+        if params:
+            _native.lk_params_destroy(params)
+            self._params = None
+
+    # parameters ---------------------------------------------------------
+    def set(self, **params: Any) -> "Loss":
+        """Sets parameters (validated by the library); returns self."""
+        self._output_shapes.clear()
+        for key, value in params.items():
+            param = self._param_info.get(key)
+            if param is None:  # let the library word the error (it lists the known names)
+                _raise_for(_native.lk_params_set(self._params, key.encode(), b"0"))
+            elif param["type"] == "float_list" and value is not None and not isinstance(value, str):
+                floats = _to_floats(value)
+                pointer = floats.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+                _raise_for(_native.lk_params_set_floats(self._params, key.encode(), pointer, floats.size))
+            else:
+                text = _param_text(param, value)
+                _raise_for(_native.lk_params_set(self._params, key.encode(), text.encode()))
+        return self
+
+    def set_spec(self, spec: str) -> "Loss":
+        """Sets parameters from a spec, "gamma=2,alpha=[0.25]" (all or nothing)."""
+        self._output_shapes.clear()
+        _raise_for(_native.lk_params_parse(self._params, spec.encode()))
+        return self
+
+    @classmethod
+    def from_spec(cls, text: str) -> "Loss":
+        """A loss from the command line's form, "focal" or "focal:gamma=2,alpha=[0.25]"."""
+        name, _, spec = text.partition(":")
+        return cls(name.strip()).set_spec(spec)
+
+    def get(self, key: str) -> Any:
+        """A parameter's current value."""
+        size = _native.lk_params_get(self._params, key.encode(), None, 0)
+        if size < 0:
+            raise KeyError(f"loss '{self.name}' has no parameter '{key}'")
+        buffer = ctypes.create_string_buffer(size + 1)
+        _native.lk_params_get(self._params, key.encode(), buffer, size + 1)
+        return _python_value(self._param_info[key], buffer.value.decode())
+
+    @property
+    def params(self) -> Dict[str, Any]:
+        """Every parameter's current value."""
+        return {name: self.get(name) for name in self._param_info}
+
+    def spec(self) -> str:
+        """The parameters as a spec string, "gamma=2,alpha=[0.25]" (only those
+        that differ from their defaults)."""
+        parts = []
+        for name, param in self._param_info.items():
+            size = _native.lk_params_get(self._params, name.encode(), None, 0)
+            buffer = ctypes.create_string_buffer(size + 1)
+            _native.lk_params_get(self._params, name.encode(), buffer, size + 1)
+            text = buffer.value.decode()
+            if _python_value(param, text) != _python_value(param, param["default"]):
+                parts.append(f"{name}={text}")
+        return ",".join(parts)
+
+    def __repr__(self) -> str:
+        return f"Loss({self.name!r}{', ' if self.spec() else ''}{self.spec()})"
+
+    def __reduce__(self):
+        return (_restore_loss, (self.name, self.spec()))
+
+    # computing ----------------------------------------------------------
+    def compute_raw(self, inputs, loss: "_native.Tensor", grads, threads: Optional[int]) -> None:
+        """Runs the C compute on filled lk_tensor arrays (used by the bindings)."""
+        status = _native.lk_loss_compute(
+            self._desc, self._params, inputs, len(inputs), ctypes.byref(loss), grads, _context(threads)
+        )
+        _raise_for(status)
+
+    def output_shape(self, inputs, key: Any = None) -> Tuple[Tuple[int, ...], int]:
+        """(shape, dtype code) of the loss tensor for filled lk_tensor inputs,
+        remembered under key (the inputs' shapes and dtypes) until a parameter
+        changes."""
+        known = self._output_shapes.get(key) if key is not None else None
+        if known is not None:
+            return known
+        out = _native.Tensor()
+        _raise_for(_native.lk_loss_output_shape(self._desc, self._params, inputs, len(inputs), ctypes.byref(out)))
+        result = (tuple(out.shape[i] for i in range(out.ndim)), out.dtype)
+        if key is not None and len(self._output_shapes) < 64:
+            self._output_shapes[key] = result
+        return result
+
+    def __call__(self, *arrays: Any, grad: bool = True, threads: Optional[int] = None):
+        names = self.input_names
+        if len(arrays) != len(names):
+            raise TypeError(f"loss '{self.name}' takes {len(names)} inputs ({', '.join(names)}); got {len(arrays)}")
+        arrays = [_as_array(a, name) for a, name in zip(arrays, names)]
+        codes = [_NUMPY_CODES[a.dtype] for a in arrays]
+        inputs = (_native.Tensor * len(arrays))()
+        for slot, array, code in zip(inputs, arrays, codes):
+            _fill(slot, array.__array_interface__["data"][0], code, array.shape)
+        shape, dtype = self.output_shape(inputs, tuple((a.shape, c) for a, c in zip(arrays, codes)))
+        value = np.empty(shape, dtype=_native.DTYPE_NAMES[dtype])
+        loss = _native.Tensor()
+        _fill(loss, value.__array_interface__["data"][0], dtype, shape)
+        gradients: List[Optional[np.ndarray]] = [None] * len(arrays)
+        grads = (_native.Tensor * len(arrays))()
+        for k, (differentiable, array, code) in enumerate(zip(self.differentiable, arrays, codes)):
+            if grad and differentiable:
+                gradients[k] = np.empty_like(array)
+                _fill(grads[k], gradients[k].__array_interface__["data"][0], code, array.shape)
+        self.compute_raw(inputs, loss, grads, threads if threads is not None else _default_threads())
+        return (value[()] if value.ndim == 0 else value), tuple(gradients)
+
+
+def _restore_loss(name: str, spec: str) -> Loss:
+    return Loss(name).set_spec(spec)
+
+
+def _fill(tensor: "_native.Tensor", pointer: int, dtype: int, shape: Sequence[int]) -> None:
+    ndim = len(shape)
+    if ndim > _native.MAX_DIMS:
+        raise LosskitError(f"tensors have at most {_native.MAX_DIMS} dimensions; got {ndim}", "LK_ESHAPE")
+    tensor.data = pointer
+    tensor.dtype = dtype
+    tensor.ndim = ndim
+    tensor.shape[:ndim] = shape
+
+
+_NUMPY_CODES = {np.dtype(name): code for name, code in _native.DTYPE_CODES.items()}
+_BOOL = np.dtype(np.bool_)
+
+
+def _as_array(value: Any, name: str) -> np.ndarray:
+    array = np.ascontiguousarray(value)
+    if array.dtype == _BOOL:
+        array = array.view(np.uint8)
+    if array.dtype not in _NUMPY_CODES:
+        raise LosskitError(
+            f"input '{name}' has dtype {array.dtype}; losskit takes float32, float64, uint8, int32 or int64",
+            "LK_EDTYPE",
+        )
+    return array
+
+
+def compute(name: str, *arrays: Any, grad: bool = True, threads: Optional[int] = None, **params: Any):
+    """``Loss(name, **params)(*arrays)``: the loss and the gradient of each input."""
+    return Loss(name, **params)(*arrays, grad=grad, threads=threads)
+

@@ -1,0 +1,98 @@
+"""ctypes bindings of liblosskit: library loading and function prototypes.
+
+The shared library is looked up, in order, at the path in the environment
+variable LOSSKIT_LIBRARY, next to this file (where ``pip install`` puts it), and
+in the build tree of a source checkout (``build/liblosskit.so``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pathlib
+
+MAX_DIMS = 8
+
+# lk_dtype
+F32, F64, U8, I32, I64 = 0, 1, 2, 3, 4
+DTYPE_NAMES = {F32: "float32", F64: "float64", U8: "uint8", I32: "int32", I64: "int64"}
+DTYPE_CODES = {name: code for code, name in DTYPE_NAMES.items()}
+
+# lk_status
+OK, EINVAL, ESHAPE, EDTYPE, EVALUE, EPARAM, ENOMEM, ENOTFOUND, ESYSTEM = range(9)
+
+
+class Tensor(ctypes.Structure):
+    """struct lk_tensor."""
+
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("shape", ctypes.c_int64 * MAX_DIMS),
+    ]
+
+
+def _candidates():
+    override = os.environ.get("LOSSKIT_LIBRARY")
+    if override:
+        yield pathlib.Path(override)
+        return
+    here = pathlib.Path(__file__).resolve().parent
+    yield here / "liblosskit.so"
+    yield here / "liblosskit.dylib"
+    checkout = here.parent.parent
+    yield checkout / "build" / "liblosskit.so"
+
+
+def _load():
+    tried = []
+    for path in _candidates():
+        tried.append(str(path))
+        if path.exists():
+            return ctypes.CDLL(str(path)), path
+    raise ImportError(
+        "losskit: cannot find liblosskit (looked at: " + ", ".join(tried) + "). "
+        "Install the package with 'pip install .' or set LOSSKIT_LIBRARY to the library's path."
+    )
+
+
+lib, library_path = _load()
+
+_vp = ctypes.c_void_p
+_cp = ctypes.c_char_p
+_int = ctypes.c_int
+_size = ctypes.c_size_t
+_tensors = ctypes.POINTER(Tensor)
+
+
+def _prototype(name, restype, *argtypes):
+    function = getattr(lib, name)
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    return function
+
+
+lk_version = _prototype("lk_version", _cp)
+lk_last_error = _prototype("lk_last_error", _cp)
+lk_status_name = _prototype("lk_status_name", _cp, _int)
+lk_registry_json = _prototype("lk_registry_json", _cp)
+lk_loss_find = _prototype("lk_loss_find", _vp, _cp)
+lk_params_create = _prototype("lk_params_create", _int, _vp, ctypes.POINTER(_vp))
+lk_params_destroy = _prototype("lk_params_destroy", None, _vp)
+lk_params_clone = _prototype("lk_params_clone", _vp, _vp)
+lk_params_set = _prototype("lk_params_set", _int, _vp, _cp, _cp)
+lk_params_parse = _prototype("lk_params_parse", _int, _vp, _cp)
+lk_params_set_floats = _prototype(
+    "lk_params_set_floats", _int, _vp, _cp, ctypes.POINTER(ctypes.c_double), _size
+)
+lk_params_get = _prototype("lk_params_get", _int, _vp, _cp, _cp, _size)
+lk_loss_output_shape = _prototype(
+    "lk_loss_output_shape", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor)
+)
+lk_loss_compute = _prototype(
+    "lk_loss_compute", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors, _vp
+)
+lk_context_create = _prototype("lk_context_create", _int, _int, ctypes.POINTER(_vp))
+lk_context_destroy = _prototype("lk_context_destroy", None, _vp)
+lk_context_threads = _prototype("lk_context_threads", _int, _vp)

@@ -1,0 +1,261 @@
+"""PyTorch modules over losskit: one ``torch.nn.Module`` per loss of the registry.
+
+    import losskit.torch as lkt
+    criterion = lkt.FocalLoss(gamma=2.0, alpha=[0.25], ignore_index=255)
+    loss = criterion(logits, labels)          # logits (N, C, *spatial), labels (N, *spatial)
+    loss.backward()                           # the gradient computed by the C library
+
+Classes are generated from the registry: the name ``cross_entropy`` becomes
+``CrossEntropyLoss``, and the constructor takes the registry's parameters, in
+its order, as keywords (``weight``, ``ignore_index``, ``label_smoothing``,
+``reduction``, ... as PyTorch spells them). ``help(lkt.FocalLoss)`` shows the
+formula, the reference, the conventions and every parameter with its default
+and valid range. ``lkt.loss("focal", gamma=2)`` builds one by name.
+
+The forward pass computes the loss and its gradient together (one pass over
+the data); backward scales the stored gradient by the incoming one. Tensors
+must be on the CPU; predictions float32 or float64. The computation uses
+``torch.get_num_threads()`` threads unless LOSSKIT_NUM_THREADS or
+``losskit.set_num_threads`` says otherwise; results are bit-identical for any
+thread count.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any, Dict, List, Optional
+
+import torch
+import losskit
+from losskit import Loss, LosskitError, _native
+
+__all__ = ["LossModule", "loss"]
+
+_DTYPES = {
+    torch.float32: _native.F32,
+    torch.float64: _native.F64,
+    torch.uint8: _native.U8,
+    torch.int32: _native.I32,
+    torch.int64: _native.I64,
+}
+_TORCH_DTYPES = {code: dtype for dtype, code in _DTYPES.items()}
+
+
+# Read once, as the library's default context reads it once.
+_THREADS_FROM_ENVIRONMENT = bool(os.environ.get("LOSSKIT_NUM_THREADS"))
+
+
+def _threads() -> Optional[int]:
+    explicit = losskit._default_threads()
+    if explicit is not None:
+        return explicit
+    if _THREADS_FROM_ENVIRONMENT:
+        return None  # the library's default context uses the variable
+    return torch.get_num_threads()
+
+
+def _prepare(tensor: Any, slot: Dict[str, Any], loss_name: str) -> torch.Tensor:
+    if not isinstance(tensor, torch.Tensor):
+        tensor = torch.as_tensor(tensor)
+    if tensor.dtype in _DTYPES and not tensor.is_cuda and tensor.layout == torch.strided and tensor.device.type == "cpu":
+        return tensor.detach().contiguous()
+    if tensor.device.type != "cpu":
+        raise LosskitError(
+            f"loss '{loss_name}': input '{slot['name']}' is on {tensor.device}; losskit runs on the CPU",
+            "LK_EINVAL",
+        )
+    if tensor.dtype == torch.bool:
+        tensor = tensor.view(torch.uint8)
+    if tensor.dtype not in _DTYPES:
+        raise LosskitError(
+            f"loss '{loss_name}': input '{slot['name']}' has dtype {tensor.dtype}; losskit takes "
+            + ", ".join(slot["dtypes"]),
+            "LK_EDTYPE",
+        )
+    return tensor.detach().contiguous()
+
+
+def _fill(slot: "_native.Tensor", tensor: torch.Tensor) -> None:
+    losskit._fill(slot, tensor.data_ptr(), _DTYPES[tensor.dtype], tensor.shape)
+
+
+def _run(runner: Loss, tensors: List[torch.Tensor], wanted: List[bool]):
+    """The loss tensor and one gradient per input (None where not wanted)."""
+    inputs = (_native.Tensor * len(tensors))()
+    for slot, tensor in zip(inputs, tensors):
+        _fill(slot, tensor)
+    shape, dtype = runner.output_shape(inputs, tuple((t.shape, t.dtype) for t in tensors))
+    value = torch.empty(shape, dtype=_TORCH_DTYPES[dtype])
+    loss = _native.Tensor()
+    _fill(loss, value)
+    grads = (_native.Tensor * len(tensors))()
+    gradients: List[Optional[torch.Tensor]] = [None] * len(tensors)
+    for k, tensor in enumerate(tensors):
+        if wanted[k]:
+            gradients[k] = torch.empty_like(tensor)
+            _fill(grads[k], gradients[k])
+    runner.compute_raw(inputs, loss, grads, _threads())
+    return value, gradients
+
+
+class LossModule(torch.nn.Module):
+    """Base of the generated loss modules; ``loss_name`` names the registry entry."""
+
+    loss_name: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__()
+        names = [p["name"] for p in losskit.loss_info(self.loss_name)["params"]]
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} positional arguments")
+        for name, value in zip(names, args):
+            if name in kwargs:
+                raise TypeError(f"{type(self).__name__} got multiple values for '{name}'")
+            kwargs[name] = value
+        object.__setattr__(self, "_runner", Loss(self.loss_name, **kwargs))
+
+    @property
+    def runner(self) -> Loss:
+        """The underlying losskit.Loss (parameters live in the C library)."""
+        return self.__dict__["_runner"]
+
+    def forward(self, *inputs: Any) -> torch.Tensor:
+        runner = self.__dict__["_runner"]
+        if len(inputs) != len(runner.input_names):
+            names = ", ".join(runner.input_names)
+            raise TypeError(f"{type(self).__name__} takes {len(runner.input_names)} inputs ({names}); got {len(inputs)}")
+        prepared = [_prepare(t, s, self.loss_name) for t, s in zip(inputs, runner.info["inputs"])]
+        # Autograd sees the inputs as given (its graph edges); the library reads the
+        # prepared (detached, contiguous) views.
+        return _LossFunction.apply(runner, prepared, *inputs)
+
+    def extra_repr(self) -> str:
+        return self.runner.spec()
+
+    def __getattr__(self, name: str) -> Any:
+        runner = self.__dict__.get("_runner")
+        if runner is not None and name in runner._param_info:
+            return runner.get(name)
+        return super().__getattr__(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        runner = self.__dict__.get("_runner")
+        if runner is not None and name in runner._param_info:
+            runner.set(**{name: value})
+        else:
+            super().__setattr__(name, value)
+
+
+class _LossFunction(torch.autograd.Function):
+    """Forward computes the loss and its gradients in one library call; backward
+    scales the stored gradients by the incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, runner: Loss, prepared: List[torch.Tensor], *originals: torch.Tensor) -> torch.Tensor:
+        wanted = ctx.needs_input_grad[2:]
+        for k, differentiable in enumerate(runner.differentiable):
+            if wanted[k] and not differentiable:
+                raise LosskitError(
+                    f"loss '{runner.name}' has no gradient for input '{runner.input_names[k]}'; "
+                    f"pass it detached (requires_grad=False)",
+                    "LK_EINVAL",
+                )
+        value, gradients = _run(runner, prepared, wanted)
+        ctx.slots = [k for k, g in enumerate(gradients) if g is not None]
+        ctx.save_for_backward(*[g for g in gradients if g is not None])
+        ctx.n_inputs = len(originals)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        result: List[Optional[torch.Tensor]] = [None] * (2 + ctx.n_inputs)
+        with torch.no_grad():
+            for k, gradient in zip(ctx.slots, ctx.saved_tensors):
+                if grad_output.dim() == 0:
+                    scale = grad_output.item()
+                    result[2 + k] = gradient if scale == 1.0 else gradient * scale
+                elif grad_output.dim() == gradient.dim():  # one loss per element
+                    result[2 + k] = gradient * grad_output
+                else:  # one loss per pixel (N, *spatial): broadcast over the classes
+                    result[2 + k] = gradient * grad_output.unsqueeze(1)
+        if torch.is_grad_enabled():  # create_graph=True: a second derivative must not be a silent 0
+            result = [None if r is None else _NoSecondDerivative.apply(r.detach().requires_grad_()) for r in result]
+        return tuple(result)
+
+
+class _NoSecondDerivative(torch.autograd.Function):
+    """Passes a gradient through; differentiating it again raises."""
+
+    @staticmethod
+    def forward(ctx, gradient: torch.Tensor) -> torch.Tensor:
+        return gradient.view_as(gradient)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        raise RuntimeError(
+            "losskit computes first derivatives only: the gradient of a losskit loss cannot be "
+            "differentiated again (create_graph=True / double backward)"
+        )
+
+
+def _default_value(param: Dict[str, Any]) -> Any:
+    return losskit._python_value(param, param["default"])
+
+
+def _docstring(entry: Dict[str, Any]) -> str:
+    lines = [
+        entry["summary"] + ".",
+        "",
+        "    " + entry["formula"],
+        "",
+        "Reference: " + entry["reference"],
+        "",
+        "Conventions: " + entry["notes"],
+        "",
+        "Args:",
+    ]
+    for param in entry["params"]:
+        valid = param.get("range") or " | ".join(param.get("choices", [])) or param["type"]
+        lines.append(f"    {param['name']} ({param['type']}, default {param['default']}, valid {valid}): {param['doc']}")
+    lines += ["", "Inputs of forward:"]
+    for slot in entry["inputs"]:
+        grad = "differentiable" if slot["differentiable"] else "no gradient"
+        lines.append(f"    {slot['name']} ({', '.join(slot['dtypes'])}; {grad}): {slot['doc']}")
+    return "\n".join(lines)
+
+
+def _class_name(loss_name: str) -> str:
+    return "".join(part.capitalize() for part in loss_name.split("_")) + "Loss"
+
+
+def _make_class(entry: Dict[str, Any]) -> type:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        LossModule.__init__(self, *args, **kwargs)
+
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    parameters += [
+        inspect.Parameter(p["name"], inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_default_value(p))
+        for p in entry["params"]
+    ]
+    __init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    name = _class_name(entry["name"])
+    __init__.__qualname__ = f"{name}.__init__"
+    return type(name, (LossModule,), {"loss_name": entry["name"], "__doc__": _docstring(entry),
+                                      "__init__": __init__, "__module__": __name__})
+
+
+_CLASSES: Dict[str, type] = {}
+for _entry in losskit.losses():
+    _cls = _make_class(_entry)
+    _CLASSES[_entry["name"]] = _cls
+    globals()[_cls.__name__] = _cls
+    __all__.append(_cls.__name__)
+del _entry, _cls
+
+
+def loss(name: str, **params: Any) -> LossModule:
+    """The module of the registry loss `name`, e.g. ``loss("focal", gamma=2)``."""
+    if name not in _CLASSES:
+        losskit.loss_info(name)  # raises UnknownLossError listing the known names
+    return _CLASSES[name](**params)

@@ -1,0 +1,241 @@
+"""The Python package: registry access, the NumPy and PyTorch entry points,
+parameters and their errors, threads, pickling, and a sweep over the registry
+that runs torch.autograd.gradcheck on every loss through the module."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import losskit
+import losskit.torch as lkt
+from conftest import labels_for, logits_like, soft_targets
+
+
+# ------------------------------------------------------------ inputs from the registry
+
+def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
+    """Valid inputs for any registry loss (the Python twin of tests/c/cases.c)."""
+    slots = entry["inputs"]
+    probabilities = loss.get("activation") == "none" if "activation" in loss.params else False
+    softmax = any(p["name"] == "activation" and "softmax" in p.get("choices", []) for p in entry["params"])
+    if not probabilities:
+        scores = logits_like(shape, dtype, generator)
+    elif softmax:
+        scores = torch.softmax(logits_like(shape, torch.float64, generator), 1).to(dtype)
+    else:
+        scores = (0.05 + 0.9 * torch.rand(shape, generator=generator, dtype=torch.float64)).to(dtype)
+    target_slot = slots[1]
+    if target_slot["shape"] == "class_target":
+        if target_kind == "dense" and dtype_name(dtype) in target_slot["dtypes"]:
+            target = soft_targets(shape, dtype, generator)
+        else:
+            ignore = loss.get("ignore_index") if "ignore_index" in loss.params else None
+            target = labels_for(shape, generator, ignore)
+    else:
+        target = torch.rand(shape, generator=generator, dtype=torch.float64).to(dtype)
+    return scores, target
+
+
+def dtype_name(dtype):
+    return str(dtype).replace("torch.", "")
+
+
+def sweep_cases():
+    for entry in losskit.losses():
+        for spec in entry["examples"]:
+            yield pytest.param(entry["name"], spec, id=f"{entry['name']}[{spec}]")
+
+
+@pytest.mark.parametrize("name,spec", list(sweep_cases()))
+def test_gradcheck_through_the_module(name, spec, generator):
+    entry = losskit.loss_info(name)
+    module = lkt.loss(name)
+    module.runner.set_spec(spec)
+    for shape in [(3, 3), (2, 3, 4, 3)]:
+        for kind in ("labels", "dense"):
+            scores, target = make_inputs(entry, module.runner, shape, torch.float64, generator, kind)
+            scores.requires_grad_(True)
+            assert torch.autograd.gradcheck(lambda x: module(x, target), (scores,), eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name,spec", list(sweep_cases()))
+def test_numpy_and_torch_give_the_same_bits(name, spec, generator):
+    entry = losskit.loss_info(name)
+    loss = losskit.Loss(name).set_spec(spec)
+    scores, target = make_inputs(entry, loss, (2, 3, 5, 6), torch.float32, generator)
+    value, grads = loss(scores.numpy(), target.numpy())
+    module = lkt.loss(name)
+    module.runner.set_spec(spec)
+    leaf = scores.clone().requires_grad_(True)
+    out = module(leaf, target)
+    out.sum().backward()
+    assert np.array_equal(np.asarray(value), out.detach().numpy())
+    assert np.array_equal(grads[0], leaf.grad.numpy())
+    assert grads[1] is None
+
+
+@pytest.mark.parametrize("name", [entry["name"] for entry in losskit.losses()])
+def test_thread_count_does_not_change_bits(name, generator):
+    entry = losskit.loss_info(name)
+    loss = losskit.Loss(name)
+    scores, target = make_inputs(entry, loss, (3, 4, 90, 77), torch.float32, generator)
+    results = [loss(scores.numpy(), target.numpy(), threads=threads) for threads in (1, 2, 5)]
+    for value, grads in results[1:]:
+        assert np.array_equal(value, results[0][0])
+        assert np.array_equal(grads[0], results[0][1][0])
+
+
+# ------------------------------------------------------------ registry and classes
+
+def test_registry_lists_the_losses():
+    names = [entry["name"] for entry in losskit.losses()]
+    assert names[:6] == ["cross_entropy", "weighted_cross_entropy", "topk_cross_entropy", "focal",
+                         "binary_cross_entropy", "sigmoid_focal"]
+    info = losskit.loss_info("focal")
+    gamma = next(p for p in info["params"] if p["name"] == "gamma")
+    assert gamma == {"name": "gamma", "type": "float", "default": "2", "min": 0, "max": None, "range": "[0, inf)",
+                     "doc": gamma["doc"]}
+    with pytest.raises(losskit.UnknownLossError, match="known: cross_entropy"):
+        losskit.loss_info("dice_typo")
+    assert losskit.__version__ == "0.1.0"
+
+
+def test_generated_classes_follow_the_registry():
+    for entry in losskit.losses():
+        cls = getattr(lkt, "".join(p.capitalize() for p in entry["name"].split("_")) + "Loss")
+        assert issubclass(cls, torch.nn.Module) and cls.loss_name == entry["name"]
+        signature = inspect.signature(cls)
+        assert list(signature.parameters) == [p["name"] for p in entry["params"]]
+        assert entry["formula"] in cls.__doc__ and entry["reference"] in cls.__doc__
+    signature = inspect.signature(lkt.CrossEntropyLoss)
+    assert signature.parameters["ignore_index"].default == -100
+    assert signature.parameters["label_smoothing"].default == 0.0
+    assert signature.parameters["reduction"].default == "mean"
+    assert signature.parameters["weight"].default is None
+
+
+def test_pytorch_keywords_and_positional_weight():
+    weight = torch.tensor([1.0, 2.0, 3.0])
+    module = lkt.CrossEntropyLoss(weight, ignore_index=255, label_smoothing=0.1, reduction="sum")
+    assert module.weight == [1.0, 2.0, 3.0]
+    assert module.ignore_index == 255 and module.label_smoothing == 0.1 and module.reduction == "sum"
+    assert "ignore_index=255" in repr(module)
+    with pytest.raises(TypeError, match="multiple values"):
+        lkt.CrossEntropyLoss(weight, weight=weight)
+
+
+def test_parameters_are_checked_by_the_library():
+    with pytest.raises(losskit.LosskitError, match=r"'gamma' = -1 is outside its valid range \[0, inf\)") as error:
+        lkt.FocalLoss(gamma=-1)
+    assert error.value.status == "LK_EPARAM"
+    with pytest.raises(losskit.LosskitError, match="expects one of mean\\|sum\\|none"):
+        lkt.FocalLoss(reduction="avg")
+    with pytest.raises(losskit.LosskitError, match="has no parameter 'gama'"):
+        lkt.FocalLoss(gama=2)
+    module = lkt.FocalLoss()
+    module.gamma = 3.5
+    assert module.gamma == 3.5
+    with pytest.raises(losskit.LosskitError):
+        module.gamma = -2
+    assert module.gamma == 3.5
+
+
+def test_errors_name_the_culprit(generator):
+    module = lkt.CrossEntropyLoss()
+    logits = logits_like((2, 3, 4, 4), torch.float32, generator)
+    labels = labels_for((2, 3, 4, 4), generator)
+    labels[1, 2, 3] = 7
+    with pytest.raises(losskit.LosskitError, match=r"target\[1, 2, 3\] = 7 is not a class index in \[0, 3\)"):
+        module(logits, labels)
+    with pytest.raises(losskit.LosskitError, match=r"input 'target' must be \(2, 4, 4\) or \(2, 1, 4, 4\)"):
+        module(logits, labels[:, :3])
+    with pytest.raises(losskit.LosskitError, match="dtype torch.float16"):
+        module(logits.half(), labels)
+    with pytest.raises(losskit.LosskitError, match="no gradient for input 'target'"):
+        lkt.CrossEntropyLoss()(logits, soft_targets((2, 3, 4, 4), torch.float32, generator).requires_grad_(True))
+    bad = logits.clone()
+    bad[0, 1, 2, 2] = float("nan")
+    with pytest.raises(losskit.LosskitError, match=r"input 'input'\[0, 1, 2, 2\] = nan"):
+        lkt.CrossEntropyLoss()(bad, labels.clamp(0, 2))
+    with pytest.raises(TypeError, match="takes 2 inputs"):
+        module(logits)
+
+
+def test_non_contiguous_and_bool_inputs(generator):
+    logits = logits_like((2, 5, 6, 3), torch.float64, generator).transpose(2, 3)  # (2, 5, 3, 6), strided
+    mask = torch.rand((2, 5, 3, 6), generator=generator) < 0.5
+    leaf = logits.clone().requires_grad_(True)
+    value = lkt.BinaryCrossEntropyLoss()(leaf.transpose(2, 3).transpose(2, 3), mask)
+    value.backward()
+    reference = torch.nn.functional.binary_cross_entropy_with_logits(logits, mask.double())
+    assert torch.allclose(value, reference, rtol=1e-12)
+    assert leaf.grad.shape == logits.shape
+
+
+def test_reduction_none_backward_uses_the_incoming_gradient(generator):
+    logits = logits_like((2, 3, 4, 5), torch.float64, generator).requires_grad_(True)
+    labels = labels_for((2, 3, 4, 5), generator)
+    weights = torch.rand((2, 4, 5), generator=generator, dtype=torch.float64)
+    (lkt.FocalLoss(reduction="none")(logits, labels) * weights).sum().backward()
+    ours = logits.grad.clone()
+    logits.grad = None
+    lp = torch.log_softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1)
+    ((-(1 - lp.exp()) ** 2 * lp) * weights).sum().backward()
+    assert torch.allclose(ours, logits.grad, rtol=1e-12, atol=1e-15)
+    scaled = logits.detach().clone().requires_grad_(True)
+    (3.0 * lkt.FocalLoss()(scaled, labels)).backward()
+    unit = logits.detach().clone().requires_grad_(True)
+    lkt.FocalLoss()(unit, labels).backward()
+    assert torch.allclose(scaled.grad, 3 * unit.grad, rtol=1e-15)
+
+
+def test_double_backward_is_refused(generator):
+    logits = logits_like((2, 3), torch.float64, generator).requires_grad_(True)
+    value = lkt.CrossEntropyLoss()(logits, torch.tensor([0, 2]))
+    (grad,) = torch.autograd.grad(value, logits, create_graph=True)
+    assert torch.equal(grad.detach(), torch.autograd.grad(lkt.CrossEntropyLoss()(logits, torch.tensor([0, 2])), logits)[0])
+    with pytest.raises(RuntimeError, match="first derivatives only"):  # not a silent zero
+        (grad ** 2).sum().backward()
+
+
+def test_threads_setting():
+    assert losskit.get_num_threads() >= 1
+    losskit.set_num_threads(2)
+    assert losskit.get_num_threads() == 2
+    with pytest.raises(losskit.LosskitError, match="n_threads"):
+        losskit.set_num_threads(-3)
+    losskit.set_num_threads(None)
+
+
+def test_loss_objects_pickle_copy_and_save(generator):
+    loss = losskit.Loss("focal", gamma=1.5, alpha=[0.25], reduction="sum")
+    restored = pickle.loads(pickle.dumps(loss))
+    assert restored.params == loss.params and repr(restored) == "Loss('focal', gamma=1.5,alpha=[0.25],reduction=sum)"
+    module = lkt.TopkCrossEntropyLoss(k=25, ignore_index=3)
+    clone = copy.deepcopy(module)
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    assert clone.k == 25 and loaded.k == 25 and loaded.ignore_index == 3
+    assert losskit.Loss.from_spec("focal:gamma=3,reduction=none").params["gamma"] == 3.0
+
+
+def test_numpy_entry_point(generator):
+    logits = logits_like((4, 3), torch.float64, generator).numpy()
+    labels = np.array([0, 2, 1, 1])
+    value, (grad, no_grad) = losskit.compute("cross_entropy", logits, labels)
+    assert isinstance(value, np.float64) and grad.shape == (4, 3) and no_grad is None
+    value_only, grads = losskit.compute("cross_entropy", logits, labels, grad=False)
+    assert value_only == value and grads == (None, None)
+    with pytest.raises(losskit.LosskitError, match="dtype int16"):
+        losskit.compute("cross_entropy", logits, labels.astype(np.int16))
+    with pytest.raises(TypeError, match="takes 2 inputs"):
+        losskit.compute("cross_entropy", logits)
