@@ -61,8 +61,11 @@ run: package
 	$(VENV_PY) examples/quickstart.py
 
 bench: package
-	$(VENV_PY) bench/bench_pixel.py
+	@scripts/ensure-deps.sh bench
+	@cmake -S . -B $(BUILD) > /dev/null && cmake --build $(BUILD) -j $(JOBS) --target bench_vecmath
 	$(BUILD)/bench/bench_vecmath
+	$(VENV_PY) bench/bench_overhead.py
+	$(VENV_PY) bench/bench_pixel.py
 
 docs: build
 	$(LOSSKIT) list --markdown > docs/losses.md

@@ -6,15 +6,16 @@ have the loss, on the same inputs, at the same thread count, in one run.
                                 [--losses cross_entropy focal ...] [--no-compile] [--repeats 15]
 
 Every implementation is timed the way a training step uses it: the loss of a
-leaf tensor, then .backward(). Times are medians; "ratio" is the other
-implementation's time over losskit's (above 1: losskit is faster); "GB/s" is
-the bytes losskit must move (inputs read, gradient written) over its time.
+leaf tensor, then .backward(). Times are the best of the repeats (on a shared
+machine the median wanders with the neighbours' load; the best is what the
+code can do); "ratio" is the other implementation's time over losskit's
+(above 1: losskit is faster); "GB/s" is the bytes losskit must move (inputs
+read, gradient written) over its time.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 import warnings
 
@@ -84,7 +85,7 @@ LOSSES = {
 
 
 def time_step(fn, x, target, repeats):
-    """Median seconds of fn(x, target).backward() on a leaf."""
+    """Best seconds of fn(x, target).backward() on a leaf."""
     leaf = x.detach().clone().requires_grad_(True)
 
     def step():
@@ -98,7 +99,7 @@ def time_step(fn, x, target, repeats):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def bytes_moved(x, target):
@@ -115,7 +116,7 @@ def main():
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, median of {args.repeats}\n")
+    print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, best of {args.repeats}\n")
     print("| loss | shape | threads | implementation | ms | ratio | losskit GB/s |")
     print("|---|---|---|---|---|---|---|")
     for shape_text in args.shapes:

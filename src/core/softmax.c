@@ -167,7 +167,7 @@ static inline void LK_T(softmax_stats)(const lk_real *restrict x, int64_t row, i
         const lk_real *xc = x + c * row;
         lk_real *ec = e + c * stride;
         for (int j = 0; j < len; j++) {
-            lk_real value = lk_exp(xc[j] - max[j]);
+            lk_real value = lk_exp_nonpositive(xc[j] - max[j]);
             int hit = label[j] == c;
             ec[j] = value;
             x_label[j] += hit ? xc[j] : 0;

@@ -126,6 +126,64 @@ static inline double lk_exp_f64(double x)
     return p * scale1 * scale2;
 }
 
+/* exp(x) for x <= 0 (or NaN), as softmax needs: exp(x - max). Results below
+ * the smallest normal number (x < -87.34 in float, -708.4 in double) are 0,
+ * which a probability of 1e-38 next to one of at least 1/C does not notice;
+ * that saves the general function's overflow clamp and two-step scaling.
+ * Within 2 ulp of libm where the result is normal, NaN propagates. */
+static inline float lk_exp_nonpositive_f32(float x)
+{
+    const float shifter = 12582912.0f;
+    const float log2e = 1.44269504088896341f;
+    const float ln2_hi = 0.693359375f;
+    const float ln2_lo = -2.12194440e-4f;
+    int underflow = x < -87.33654f;
+    float shifted = x * log2e + shifter;
+    float n = shifted - shifter;
+    float r = (x - n * ln2_hi) - n * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    /* 2^n: n + 127 into the exponent field (n in [-126, 0] here) */
+    float scale = lk_from_bits_f32((lk_bits_f32(shifted) - lk_bits_f32(shifter) + 127u) << 23);
+    return underflow ? 0.0f : p * scale;
+}
+
+static inline double lk_exp_nonpositive_f64(double x)
+{
+    const double shifter = 6755399441055744.0;
+    const double log2e = 1.4426950408889634074;
+    const double ln2_hi = 6.93147180369123816490e-01;
+    const double ln2_lo = 1.90821492927058770002e-10;
+    int underflow = x < -708.3964185322641;
+    double n = (x * log2e + shifter) - shifter;
+    double r = (x - n * ln2_hi) - n * ln2_lo;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    double scale = lk_from_bits_f64(lk_bits_f64(n + (1023.0 + shifter)) << 52);
+    return underflow ? 0.0 : p * scale;
+}
+
+#define lk_exp_nonpositive(x) \
+    _Generic((x), float: lk_exp_nonpositive_f32, double: lk_exp_nonpositive_f64)(x)
+
 /* ---------------------------------------------------------------- log */
 
 static inline float lk_log_f32(float x)

@@ -66,6 +66,31 @@ static void test_float64_sweep(void)
     printf("  float64: exp %.3f, log %.3f, log1p %.3f ulp (worst sampled)\n", worst_exp, worst_log, worst_log1p);
 }
 
+/* The softmax exp: 2 ulp where the result is normal, 0 below, NaN kept. */
+static void test_nonpositive_exp(void)
+{
+    double worst_f32 = 0, worst_f64 = 0;
+    for (uint64_t bits = 0x80000000u; bits <= 0xffffffffu; bits += 61) { /* every negative float */
+        float x = lk_from_bits_f32((uint32_t)bits);
+        if (isnan(x)) continue;
+        float got = lk_exp_nonpositive_f32(x);
+        if (x < -87.33654f)
+            CHECK_MSG(got == 0, "exp_nonpositive(%a) = %a, expected 0", (double)x, (double)got);
+        else
+            worst_f32 = fmax(worst_f32, ulp_error_f32(got, expl(x)));
+    }
+    lk_rng rng = {5};
+    for (int i = 0; i < 1000000; i++) {
+        double x = -lk_rng_uniform(&rng) * 708.3;
+        worst_f64 = fmax(worst_f64, ulp_error_f64(lk_exp_nonpositive_f64(x), expl(x)));
+    }
+    CHECK_MSG(worst_f32 <= 2 && worst_f64 <= 2, "exp_nonpositive: %.3f / %.3f ulp", worst_f32, worst_f64);
+    CHECK(lk_exp_nonpositive_f32(0) == 1 && lk_exp_nonpositive_f64(0) == 1);
+    CHECK(lk_exp_nonpositive_f32(-INFINITY) == 0 && lk_exp_nonpositive_f64(-800) == 0);
+    CHECK(isnan(lk_exp_nonpositive_f32(NAN)) && isnan(lk_exp_nonpositive_f64(NAN)));
+    CHECK(lk_exp_nonpositive_f32(-87.3f) > 0);
+}
+
 static void test_special_values(void)
 {
     CHECK(isnan(lk_exp_f32(NAN)) && isnan(lk_exp_f64(NAN)));
@@ -110,6 +135,7 @@ int main(int argc, char **argv)
     static const lk_test tests[] = {
         {"float32_sweep", test_float32_sweep},
         {"float64_sweep", test_float64_sweep},
+        {"nonpositive_exp", test_nonpositive_exp},
         {"special_values", test_special_values},
         {"helpers", test_helpers},
     };
