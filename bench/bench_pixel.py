@@ -6,9 +6,10 @@ have the loss, on the same inputs, at the same thread count, in one run.
                                 [--losses cross_entropy focal ...] [--no-compile] [--repeats 15]
 
 Every implementation is timed the way a training step uses it: the loss of a
-leaf tensor, then .backward(). Times are the best of the repeats (on a shared
-machine the median wanders with the neighbours' load; the best is what the
-code can do); "ratio" is the other implementation's time over losskit's
+leaf tensor, then .backward(). Implementations take turns, round after round,
+and each keeps its best time (on a shared machine the median wanders with the
+neighbours' load; the best is what the code can do); "ratio" is the other
+implementation's time over losskit's
 (above 1: losskit is faster); "GB/s" is the bytes losskit must move (inputs
 read, gradient written) over its time.
 """
@@ -84,22 +85,26 @@ LOSSES = {
 }
 
 
-def time_step(fn, x, target, repeats):
-    """Best seconds of fn(x, target).backward() on a leaf."""
+def best_times(functions, x, target, repeats):
+    """Best seconds of fn(x, target).backward() on a leaf, for each function.
+    Rounds go through all functions in turn, so that a burst of load from the
+    machine's neighbours hits every implementation alike."""
     leaf = x.detach().clone().requires_grad_(True)
 
-    def step():
+    def step(fn):
         leaf.grad = None
         fn(leaf, target).backward()
 
-    for _ in range(3):
-        step()
-    times = []
+    for fn in functions.values():
+        for _ in range(3):
+            step(fn)
+    best = {name: float("inf") for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            step(fn)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def bytes_moved(x, target):
@@ -134,13 +139,12 @@ def main():
                 implementations[label] = factory()
             for threads in args.threads:
                 torch.set_num_threads(threads)
-                ours = make_ours()
-                ours_time = time_step(ours, x, target, args.repeats)
+                times = best_times({"losskit": make_ours(), **implementations}, x, target, args.repeats)
+                ours_time = times.pop("losskit")
                 gbps = bytes_moved(x, target) / ours_time / 1e9
                 print(f"| {name} | {shape_text} | {threads} | losskit | {ours_time * 1e3:.3f} | 1.00 | {gbps:.1f} |",
                       flush=True)
-                for label, fn in implementations.items():
-                    other = time_step(fn, x, target, args.repeats)
+                for label, other in times.items():
                     print(f"| {name} | {shape_text} | {threads} | {label} | {other * 1e3:.3f} | "
                           f"{other / ours_time:.2f} | |", flush=True)
 

@@ -133,17 +133,11 @@ LK_HOT static void LK_T(elementwise_chunk)(void *arg, int64_t chunk, int worker)
 static lk_status report_error(const elementwise_run *run, const lk_chunk_error *error)
 {
     const lk_elementwise_job *job = run->job;
-    char where[LK_INDEX_TEXT];
-    if (error->input == ERROR_IN_TARGET) {
-        lk_format_index(job->target, error->index, where, sizeof where);
-        return lk_fail(LK_EVALUE, "%s%s = %.9g is not a target in [0, 1]", job->target_name, where,
-                       error->value);
-    }
-    lk_format_index(job->input, error->index, where, sizeof where);
-    return lk_fail(LK_EVALUE,
-                   "%s%s = %.9g is not a probability in [0, 1] (activation=none expects "
-                   "probabilities; use the sigmoid activation for logits)",
-                   job->input_name, where, error->value);
+    if (error->input == ERROR_IN_TARGET)
+        return lk_unit_interval_error(job->target, job->target_name, error->index, "a target", "");
+    return lk_unit_interval_error(job->input, job->input_name, error->index, "a probability",
+                                  " (activation=none expects probabilities; use the sigmoid "
+                                  "activation for logits)");
 }
 
 lk_status lk_elementwise_run(lk_context *ctx, lk_elementwise_job *job)

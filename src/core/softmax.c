@@ -407,20 +407,15 @@ LK_HOT static void LK_T(softmax_chunk)(void *arg, int64_t chunk, int worker)
 static lk_status report_error(const softmax_run *run, const lk_chunk_error *error)
 {
     const lk_softmax_job *job = run->job;
-    char where[LK_INDEX_TEXT];
     switch (error->input) {
     case ERROR_IN_LABELS:
         return lk_label_error(job->labels, job->target_name, &job->label_rule, error->index);
     case ERROR_IN_TARGET:
-        lk_format_index(job->target, error->index, where, sizeof where);
-        return lk_fail(LK_EVALUE, "%s%s = %.9g is not a probability in [0, 1]", job->target_name,
-                       where, error->value);
+        return lk_unit_interval_error(job->target, job->target_name, error->index, "a probability", "");
     default:
-        lk_format_index(job->input, error->index, where, sizeof where);
-        return lk_fail(LK_EVALUE,
-                       "%s%s = %.9g is not a probability in [0, 1] (activation=none expects "
-                       "probabilities; use the softmax activation for logits)",
-                       job->input_name, where, error->value);
+        return lk_unit_interval_error(job->input, job->input_name, error->index, "a probability",
+                                      " (activation=none expects probabilities; use the softmax "
+                                      "activation for logits)");
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include "core/chunks.h"
 #include "core/context.h"
+#include "core/error.h"
 #include "core/hot.h"
 
 #include <math.h>
@@ -154,4 +155,13 @@ void lk_scale_in_place(lk_context *ctx, const lk_tensor *t, double factor)
 {
     scale_job job = {t, lk_numel(t), factor};
     lk_parallel_for(ctx, lk_chunk_count(job.count), scale_chunk, &job);
+}
+
+lk_status lk_unit_interval_error(const lk_tensor *t, const char *name, int64_t index,
+                                 const char *what, const char *hint)
+{
+    char where[LK_INDEX_TEXT];
+    return lk_fail(LK_EVALUE, "%s%s = %.9g is not %s in [0, 1]%s", name,
+                   lk_format_index(t, index, where, sizeof where), lk_read_real(t, index), what,
+                   hint);
 }

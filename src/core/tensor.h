@@ -35,6 +35,11 @@ int64_t lk_read_label(const lk_tensor *t, int64_t flat);
 /* Flat index of the first NaN or infinity in a float tensor, or -1. */
 int64_t lk_find_nonfinite(const lk_tensor *t);
 
+/* The LK_EVALUE report of a value outside [0, 1] at flat index `index` of the
+ * input called name; `what` says what was expected ("a probability"). */
+lk_status lk_unit_interval_error(const lk_tensor *t, const char *name, int64_t index,
+                                 const char *what, const char *hint);
+
 /* t *= factor, element-wise, in parallel (float tensors). */
 void lk_scale_in_place(lk_context *ctx, const lk_tensor *t, double factor);
 

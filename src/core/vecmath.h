@@ -351,33 +351,29 @@ static inline void lk_pow_array_f64(const double *restrict base, double exponent
 
 /* ------------------------------------------------ sigmoid family */
 
-/* The pieces of a logistic sigmoid of x, from one exp: e = exp(-|x|). */
-static inline float lk_sigmoid_f32(float x)
+/* The logistic function's pieces at x, from one exp(-|x|): p = sigmoid(x),
+ * q = 1 - p (computed directly, without cancellation where p ~ 1) and
+ * softplus(-x) = -log p (without overflow). log(1 - p) = -(softplus(-x) + x).
+ * The sigmoid-family losses' forward and backward passes are made of these. */
+static inline void lk_logistic_f32(float x, float *p, float *q, float *neg_log_p)
 {
-    float e = lk_exp_f32(-fabsf(x));
-    float inv = 1.0f / (1.0f + e);
-    return x >= 0.0f ? inv : e * inv;
+    float e = lk_exp_f32(x < 0.0f ? x : -x);
+    float inverse = 1.0f / (1.0f + e);
+    *p = x >= 0.0f ? inverse : e * inverse;
+    *q = x >= 0.0f ? e * inverse : inverse;
+    *neg_log_p = (x < 0.0f ? -x : 0.0f) + lk_log1p_f32(e);
 }
 
-static inline double lk_sigmoid_f64(double x)
+static inline void lk_logistic_f64(double x, double *p, double *q, double *neg_log_p)
 {
-    double e = lk_exp_f64(-fabs(x));
-    double inv = 1.0 / (1.0 + e);
-    return x >= 0.0 ? inv : e * inv;
+    double e = lk_exp_f64(x < 0.0 ? x : -x);
+    double inverse = 1.0 / (1.0 + e);
+    *p = x >= 0.0 ? inverse : e * inverse;
+    *q = x >= 0.0 ? e * inverse : inverse;
+    *neg_log_p = (x < 0.0 ? -x : 0.0) + lk_log1p_f64(e);
 }
 
-/* log(1 + exp(x)), without overflow or cancellation. */
-static inline float lk_softplus_f32(float x)
-{
-    return (x > 0.0f ? x : 0.0f) + lk_log1p_f32(lk_exp_f32(-fabsf(x)));
-}
-
-static inline double lk_softplus_f64(double x)
-{
-    return (x > 0.0 ? x : 0.0) + lk_log1p_f64(lk_exp_f64(-fabs(x)));
-}
-
-#define lk_sigmoid(x) _Generic((x), float: lk_sigmoid_f32, double: lk_sigmoid_f64)(x)
-#define lk_softplus(x) _Generic((x), float: lk_softplus_f32, double: lk_softplus_f64)(x)
+#define lk_logistic(x, p, q, neg_log_p) \
+    _Generic((x), float: lk_logistic_f32, double: lk_logistic_f64)(x, p, q, neg_log_p)
 
 #endif

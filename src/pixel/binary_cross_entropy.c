@@ -43,13 +43,11 @@ LK_HOT static void LK_T(bce_rule)(const lk_elementwise_block *block, const void 
     (void)config;
     if (block->mode == LK_INPUT_LOGITS) {
         for (int j = 0; j < block->len; j++) {
-            lk_real e = lk_exp(x[j] < 0 ? x[j] : -x[j]); /* exp(-|x|) */
-            lk_real inverse = 1 / (1 + e);
-            lk_real sigmoid = x[j] >= 0 ? inverse : e * inverse;
-            lk_real softplus_neg = (x[j] < 0 ? -x[j] : 0) + lk_log1p(e); /* -log sigmoid(x) */
+            lk_real p, q, neg_log_p;
+            lk_logistic(x[j], &p, &q, &neg_log_p);
             lk_real positive = pw[j] * t[j], negative = 1 - t[j];
-            loss[j] = w[j] * ((positive + negative) * softplus_neg + negative * x[j]);
-            grad[j] = w[j] * ((positive + negative) * sigmoid - positive);
+            loss[j] = w[j] * ((positive + negative) * neg_log_p + negative * x[j]);
+            grad[j] = w[j] * ((positive + negative) * p - positive);
         }
     } else {
         for (int j = 0; j < block->len; j++) {
@@ -78,13 +76,7 @@ static lk_status bce_compute(const lk_call *call)
                                class_tables, 2);
 }
 
-static const lk_input_info bce_inputs[] = {
-    {"input", "scores of any shape (N, C, *spatial) or (N,): logits, or probabilities with "
-              "activation=none",
-     LK_DTYPES_FLOAT, LK_SHAPE_ANY, LK_DOMAIN_SCORES, 1},
-    {"target", "targets in [0, 1] shaped like input (soft, or an integer 0/1 mask)",
-     LK_DTYPES_FLOAT | LK_DTYPES_LABEL, LK_SHAPE_LIKE_FIRST, LK_DOMAIN_UNIT_INTERVAL, 0},
-};
+static const lk_input_info bce_inputs[] = {LK_INPUT_ELEMENT_SCORES, LK_INPUT_BINARY_TARGETS};
 
 static const lk_param_info bce_params[P_COUNT] = {
     [P_WEIGHT] = LK_PARAM_CLASS_WEIGHT("weight of each class (axis 1): one value, or one per "

@@ -164,14 +164,7 @@ static lk_status focal_compute(const lk_call *call)
     return status;
 }
 
-static const lk_input_info focal_inputs[] = {
-    {"input", "scores (N, C, *spatial): logits, or probabilities with activation=none",
-     LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1},
-    {"target",
-     "class indices (N, *spatial) or (N, 1, *spatial); or per-class probabilities shaped like "
-     "input",
-     LK_DTYPES_LABEL | LK_DTYPES_FLOAT, LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0},
-};
+static const lk_input_info focal_inputs[] = {LK_INPUT_SCORES, LK_INPUT_LABELS_OR_DISTRIBUTIONS};
 
 static const lk_param_info focal_params[P_COUNT] = {
     [P_GAMMA] = {"gamma", LK_PARAM_FLOAT, "2", 0, INFINITY, 0, NULL,

@@ -10,6 +10,26 @@
 #include "core/loss.h"
 #include "core/softmax.h"
 
+/* Input slots shared by the pixel losses (initializers for lk_input_info). */
+#define LK_INPUT_SCORES                                                                    \
+    {"input", "scores (N, C, *spatial): logits, or probabilities with activation=none",     \
+     LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1}
+#define LK_INPUT_LABELS_OR_DISTRIBUTIONS                                                   \
+    {"target",                                                                             \
+     "class indices (N, *spatial) or (N, 1, *spatial); or per-class probabilities shaped " \
+     "like input",                                                                         \
+     LK_DTYPES_LABEL | LK_DTYPES_FLOAT, LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0}
+#define LK_INPUT_LABELS                                                                    \
+    {"target", "class indices (N, *spatial) or (N, 1, *spatial)", LK_DTYPES_LABEL,         \
+     LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0}
+#define LK_INPUT_ELEMENT_SCORES                                                            \
+    {"input", "scores of any shape (N, C, *spatial) or (N,): logits, or probabilities "    \
+              "with activation=none",                                                      \
+     LK_DTYPES_FLOAT, LK_SHAPE_ANY, LK_DOMAIN_SCORES, 1}
+#define LK_INPUT_BINARY_TARGETS                                                            \
+    {"target", "targets in [0, 1] shaped like input (soft, or an integer 0/1 mask)",       \
+     LK_DTYPES_FLOAT | LK_DTYPES_LABEL, LK_SHAPE_LIKE_FIRST, LK_DOMAIN_UNIT_INTERVAL, 0}
+
 /* A list parameter expanded to one factor per class: an empty list gives 1 for
  * every class, one value v gives v for every class. Returns NULL (ENOMEM set)
  * on allocation failure. The caller frees. */

@@ -51,13 +51,10 @@ static inline void LK_T(bce_pieces)(const lk_elementwise_block *block, lk_real *
     const lk_real *restrict pw = block->class_value[1];
     if (block->mode == LK_INPUT_LOGITS) {
         for (int j = 0; j < block->len; j++) {
-            lk_real e = lk_exp(x[j] < 0 ? x[j] : -x[j]); /* exp(-|x|) */
-            lk_real inverse = 1 / (1 + e);
+            lk_real neg_log_p;
+            lk_logistic(x[j], &p[j], &q[j], &neg_log_p);
             lk_real positive = pw[j] * t[j], negative = 1 - t[j];
-            lk_real softplus_neg = (x[j] < 0 ? -x[j] : 0) + lk_log1p(e); /* -log p */
-            p[j] = x[j] >= 0 ? inverse : e * inverse;
-            q[j] = x[j] >= 0 ? e * inverse : inverse; /* 1 - p, without cancellation */
-            ce[j] = positive * softplus_neg + negative * (softplus_neg + x[j]);
+            ce[j] = positive * neg_log_p + negative * (neg_log_p + x[j]);
             dce[j] = (positive + negative) * p[j] - positive;
             dp[j] = p[j] * q[j];
         }
@@ -115,13 +112,7 @@ static lk_status sigmoid_focal_compute(const lk_call *call)
                                P_ACTIVATION, class_tables, 2);
 }
 
-static const lk_input_info sigmoid_focal_inputs[] = {
-    {"input", "scores of any shape (N, C, *spatial) or (N,): logits, or probabilities with "
-              "activation=none",
-     LK_DTYPES_FLOAT, LK_SHAPE_ANY, LK_DOMAIN_SCORES, 1},
-    {"target", "targets in [0, 1] shaped like input (soft, or an integer 0/1 mask)",
-     LK_DTYPES_FLOAT | LK_DTYPES_LABEL, LK_SHAPE_LIKE_FIRST, LK_DOMAIN_UNIT_INTERVAL, 0},
-};
+static const lk_input_info sigmoid_focal_inputs[] = {LK_INPUT_ELEMENT_SCORES, LK_INPUT_BINARY_TARGETS};
 
 static const lk_param_info sigmoid_focal_params[P_COUNT] = {
     [P_ALPHA] = {"alpha", LK_PARAM_FLOAT, "0.25", -1, 1, 0, NULL,

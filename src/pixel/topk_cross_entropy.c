@@ -123,12 +123,7 @@ static lk_status topk_compute(const lk_call *call)
     return status;
 }
 
-static const lk_input_info topk_inputs[] = {
-    {"input", "scores (N, C, *spatial): logits, or probabilities with activation=none",
-     LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1},
-    {"target", "class indices (N, *spatial) or (N, 1, *spatial)", LK_DTYPES_LABEL,
-     LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0},
-};
+static const lk_input_info topk_inputs[] = {LK_INPUT_SCORES, LK_INPUT_LABELS};
 
 static const lk_param_info topk_params[P_COUNT] = {
     [P_K] = {"k", LK_PARAM_FLOAT, "10", 0, 100, LK_RANGE_MIN_OPEN, NULL,

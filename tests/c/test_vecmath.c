@@ -122,10 +122,19 @@ static void test_helpers(void)
             CHECK_CLOSE(out_f[j], powf(base_f[j], (float)exponents[e]), 3e-7, 0);
         }
     }
-    CHECK_CLOSE(lk_sigmoid_f64(-800), 0, 0, 0);
-    CHECK_CLOSE(lk_sigmoid_f64(3), 1 / (1 + exp(-3.0)), 2e-16, 0);
-    CHECK_CLOSE(lk_softplus_f64(-50), log1p(exp(-50.0)), 2e-16, 0);
-    CHECK_CLOSE(lk_softplus_f64(800), 800, 0, 0);
+    double xs[] = {-800, -50, -3, -1e-9, 0, 2e-12, 3, 40, 800};
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+        double p, q, neg_log_p;
+        lk_logistic_f64(xs[i], &p, &q, &neg_log_p);
+        long double exact_p = 1 / (1 + expl(-(long double)xs[i]));
+        CHECK_CLOSE(p, (double)exact_p, 4e-16, 1e-300);
+        CHECK_CLOSE(q, (double)(1 / (1 + expl((long double)xs[i]))), 4e-16, 1e-300); /* no cancellation */
+        CHECK_CLOSE(neg_log_p, (double)log1pl(expl(-(long double)xs[i])), 4e-16, 1e-300);
+        float pf, qf, nf;
+        lk_logistic_f32((float)xs[i], &pf, &qf, &nf);
+        CHECK_CLOSE(pf, p, 3e-7, 1e-38);
+        CHECK_CLOSE(nf, neg_log_p, 3e-7, 1e-38);
+    }
     CHECK(lk_log_clamped_f32(0) == lk_log_f32(FLT_MIN));
     CHECK(lk_inverse_clamped_f64(0) == 0 && lk_inverse_clamped_f64(0.5) == 2);
 }
