@@ -5,18 +5,16 @@
  * L2) and the worst error in ulp against long double on those inputs.
  *
  * The table decides which exp/log the kernels use; the numbers are recorded in
- * docs/performance.md. SLEEF columns appear when libsleef-dev is installed.
+ * docs/performance.md. SLEEF rows appear when libsleef-dev is installed.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
-#include <float.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
 #include "core/hot.h"
 #include "core/vecmath.h"
+#include "ulp.h"
 
 #if defined(LK_HAVE_SLEEF)
 #include <immintrin.h>
@@ -27,6 +25,41 @@
 #define COUNT 16384
 #define REPEATS 400
 
+/* Kernels over untyped arrays, so that one timing and one report serve all. */
+typedef void (*kernel)(const void *x, void *y, int n);
+
+LK_HOT static void ours_expf(const void *x, void *y, int n) { const float *a = x; float *b = y; for (int i = 0; i < n; i++) b[i] = lk_exp_f32(a[i]); }
+LK_HOT static void ours_logf(const void *x, void *y, int n) { const float *a = x; float *b = y; for (int i = 0; i < n; i++) b[i] = lk_log_f32(a[i]); }
+LK_HOT static void ours_exp(const void *x, void *y, int n) { const double *a = x; double *b = y; for (int i = 0; i < n; i++) b[i] = lk_exp_f64(a[i]); }
+LK_HOT static void ours_log(const void *x, void *y, int n) { const double *a = x; double *b = y; for (int i = 0; i < n; i++) b[i] = lk_log_f64(a[i]); }
+static void libm_expf(const void *x, void *y, int n) { const float *a = x; float *b = y; for (int i = 0; i < n; i++) b[i] = expf(a[i]); }
+static void libm_logf(const void *x, void *y, int n) { const float *a = x; float *b = y; for (int i = 0; i < n; i++) b[i] = logf(a[i]); }
+static void libm_exp(const void *x, void *y, int n) { const double *a = x; double *b = y; for (int i = 0; i < n; i++) b[i] = exp(a[i]); }
+static void libm_log(const void *x, void *y, int n) { const double *a = x; double *b = y; for (int i = 0; i < n; i++) b[i] = log(a[i]); }
+
+#if defined(LK_HAVE_SLEEF)
+LK_AVX2 static void sleef_expf(const void *x, void *y, int n)
+{
+    for (int i = 0; i < n; i += 8)
+        _mm256_storeu_ps((float *)y + i, Sleef_expf8_u10avx2(_mm256_loadu_ps((const float *)x + i)));
+}
+LK_AVX2 static void sleef_logf(const void *x, void *y, int n)
+{
+    for (int i = 0; i < n; i += 8)
+        _mm256_storeu_ps((float *)y + i, Sleef_logf8_u10avx2(_mm256_loadu_ps((const float *)x + i)));
+}
+LK_AVX2 static void sleef_exp(const void *x, void *y, int n)
+{
+    for (int i = 0; i < n; i += 4)
+        _mm256_storeu_pd((double *)y + i, Sleef_expd4_u10avx2(_mm256_loadu_pd((const double *)x + i)));
+}
+LK_AVX2 static void sleef_log(const void *x, void *y, int n)
+{
+    for (int i = 0; i < n; i += 4)
+        _mm256_storeu_pd((double *)y + i, Sleef_logd4_u10avx2(_mm256_loadu_pd((const double *)x + i)));
+}
+#endif
+
 static double now(void)
 {
     struct timespec t;
@@ -34,89 +67,32 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* ---------------------------------------------------------------- kernels */
-
-LK_HOT static void ours_expf(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = lk_exp_f32(x[i]); }
-LK_HOT static void ours_logf(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = lk_log_f32(x[i]); }
-LK_HOT static void ours_exp(const double *x, double *y, int n) { for (int i = 0; i < n; i++) y[i] = lk_exp_f64(x[i]); }
-LK_HOT static void ours_log(const double *x, double *y, int n) { for (int i = 0; i < n; i++) y[i] = lk_log_f64(x[i]); }
-static void libm_expf(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = expf(x[i]); }
-static void libm_logf(const float *x, float *y, int n) { for (int i = 0; i < n; i++) y[i] = logf(x[i]); }
-static void libm_exp(const double *x, double *y, int n) { for (int i = 0; i < n; i++) y[i] = exp(x[i]); }
-static void libm_log(const double *x, double *y, int n) { for (int i = 0; i < n; i++) y[i] = log(x[i]); }
-
-#if defined(LK_HAVE_SLEEF)
-LK_AVX2 static void sleef_expf(const float *x, float *y, int n)
+/* Best nanoseconds per element over 7 runs of REPEATS calls. */
+static double time_kernel(kernel run, const void *x, void *y)
 {
-    for (int i = 0; i < n; i += 8) _mm256_storeu_ps(y + i, Sleef_expf8_u10avx2(_mm256_loadu_ps(x + i)));
-}
-LK_AVX2 static void sleef_logf(const float *x, float *y, int n)
-{
-    for (int i = 0; i < n; i += 8) _mm256_storeu_ps(y + i, Sleef_logf8_u10avx2(_mm256_loadu_ps(x + i)));
-}
-LK_AVX2 static void sleef_exp(const double *x, double *y, int n)
-{
-    for (int i = 0; i < n; i += 4) _mm256_storeu_pd(y + i, Sleef_expd4_u10avx2(_mm256_loadu_pd(x + i)));
-}
-LK_AVX2 static void sleef_log(const double *x, double *y, int n)
-{
-    for (int i = 0; i < n; i += 4) _mm256_storeu_pd(y + i, Sleef_logd4_u10avx2(_mm256_loadu_pd(x + i)));
-}
-#endif
-
-/* ---------------------------------------------------------------- measuring */
-
-static double ulp_f32(float got, long double exact)
-{
-    if (isinf(exact) || isinf((float)exact)) return got == (float)exact ? 0 : INFINITY;
-    int e;
-    frexpl(exact, &e);
-    long double ulp = fabsl(exact) < FLT_MIN ? ldexpl(1, -149) : ldexpl(1, e - 24);
-    return (double)(fabsl((long double)got - exact) / ulp);
-}
-
-static double ulp_f64(double got, long double exact)
-{
-    if (isinf(exact) || isinf((double)exact)) return got == (double)exact ? 0 : INFINITY;
-    int e;
-    frexpl(exact, &e);
-    long double ulp = fabsl(exact) < DBL_MIN ? ldexpl(1, -1074) : ldexpl(1, e - 53);
-    return (double)(fabsl((long double)got - exact) / ulp);
-}
-
-typedef void (*kernel_f32)(const float *, float *, int);
-typedef void (*kernel_f64)(const double *, double *, int);
-
-static void row_f32(const char *name, kernel_f32 kernel, const float *x, float *y, int is_exp)
-{
-    kernel(x, y, COUNT);
+    run(x, y, COUNT);
     double best = 1e30;
     for (int r = 0; r < 7; r++) {
         double start = now();
-        for (int k = 0; k < REPEATS; k++) kernel(x, y, COUNT);
+        for (int k = 0; k < REPEATS; k++) run(x, y, COUNT);
         double elapsed = (now() - start) / ((double)REPEATS * COUNT);
         best = elapsed < best ? elapsed : best;
     }
-    double worst = 0;
-    for (int i = 0; i < COUNT; i++)
-        worst = fmax(worst, ulp_f32(y[i], is_exp ? expl((long double)x[i]) : logl((long double)x[i])));
-    printf("| %-6s | float32 | %-28s | %6.3f | %5.2f |\n", is_exp ? "exp" : "log", name, best * 1e9, worst);
+    return best * 1e9;
 }
 
-static void row_f64(const char *name, kernel_f64 kernel, const double *x, double *y, int is_exp)
+static void row(const char *function, const char *name, kernel run, const void *x, void *y,
+                int is_double)
 {
-    kernel(x, y, COUNT);
-    double best = 1e30;
-    for (int r = 0; r < 7; r++) {
-        double start = now();
-        for (int k = 0; k < REPEATS; k++) kernel(x, y, COUNT);
-        double elapsed = (now() - start) / ((double)REPEATS * COUNT);
-        best = elapsed < best ? elapsed : best;
+    double ns = time_kernel(run, x, y), worst = 0;
+    for (int i = 0; i < COUNT; i++) {
+        long double in = is_double ? (long double)((const double *)x)[i] : (long double)((const float *)x)[i];
+        long double exact = function[0] == 'e' ? expl(in) : logl(in);
+        worst = fmax(worst, is_double ? lk_ulp_error_f64(((double *)y)[i], exact)
+                                      : lk_ulp_error_f32(((float *)y)[i], exact));
     }
-    double worst = 0;
-    for (int i = 0; i < COUNT; i++)
-        worst = fmax(worst, ulp_f64(y[i], is_exp ? expl((long double)x[i]) : logl((long double)x[i])));
-    printf("| %-6s | float64 | %-28s | %6.3f | %5.2f |\n", is_exp ? "exp" : "log", name, best * 1e9, worst);
+    printf("| %-6s | %s | %-28s | %6.3f | %5.2f |\n", function, is_double ? "float64" : "float32",
+           name, ns, worst);
 }
 
 int main(void)
@@ -127,33 +103,33 @@ int main(void)
     for (int i = 0; i < COUNT; i++) {
         state = state * 6364136223846793005ULL + 1442695040888963407ULL;
         double u = (double)(state >> 11) * (1.0 / 9007199254740992.0);
-        xf_exp[i] = (float)(-20 + 20 * u); /* softmax arguments x - max <= 0 */
-        xf_log[i] = (float)(1 + 7 * u);    /* sums of exps: [1, C] */
-        xd_exp[i] = -20 + 20 * u;
-        xd_log[i] = 1 + 7 * u;
+        xd_exp[i] = -20 + 20 * u; /* softmax arguments x - max <= 0 */
+        xd_log[i] = 1 + 7 * u;    /* sums of exps: [1, C] */
+        xf_exp[i] = (float)xd_exp[i];
+        xf_log[i] = (float)xd_log[i];
     }
     printf("| function | dtype | implementation | ns / element | max ulp |\n|---|---|---|---|---|\n");
-    row_f32("losskit (inline, vectorized)", ours_expf, xf_exp, yf, 1);
-    row_f32("glibc expf", libm_expf, xf_exp, yf, 1);
+    row("exp", "losskit (inline, vectorized)", ours_expf, xf_exp, yf, 0);
+    row("exp", "glibc expf", libm_expf, xf_exp, yf, 0);
 #if defined(LK_HAVE_SLEEF)
-    row_f32("SLEEF Sleef_expf8_u10avx2", sleef_expf, xf_exp, yf, 1);
+    row("exp", "SLEEF Sleef_expf8_u10avx2", sleef_expf, xf_exp, yf, 0);
 #endif
-    row_f32("losskit (inline, vectorized)", ours_logf, xf_log, yf, 0);
-    row_f32("glibc logf", libm_logf, xf_log, yf, 0);
+    row("log", "losskit (inline, vectorized)", ours_logf, xf_log, yf, 0);
+    row("log", "glibc logf", libm_logf, xf_log, yf, 0);
 #if defined(LK_HAVE_SLEEF)
-    row_f32("SLEEF Sleef_logf8_u10avx2", sleef_logf, xf_log, yf, 0);
+    row("log", "SLEEF Sleef_logf8_u10avx2", sleef_logf, xf_log, yf, 0);
 #endif
-    row_f64("losskit (inline, vectorized)", ours_exp, xd_exp, yd, 1);
-    row_f64("glibc exp", libm_exp, xd_exp, yd, 1);
+    row("exp", "losskit (inline, vectorized)", ours_exp, xd_exp, yd, 1);
+    row("exp", "glibc exp", libm_exp, xd_exp, yd, 1);
 #if defined(LK_HAVE_SLEEF)
-    row_f64("SLEEF Sleef_expd4_u10avx2", sleef_exp, xd_exp, yd, 1);
+    row("exp", "SLEEF Sleef_expd4_u10avx2", sleef_exp, xd_exp, yd, 1);
 #endif
-    row_f64("losskit (inline, vectorized)", ours_log, xd_log, yd, 0);
-    row_f64("glibc log", libm_log, xd_log, yd, 0);
+    row("log", "losskit (inline, vectorized)", ours_log, xd_log, yd, 1);
+    row("log", "glibc log", libm_log, xd_log, yd, 1);
 #if defined(LK_HAVE_SLEEF)
-    row_f64("SLEEF Sleef_logd4_u10avx2", sleef_log, xd_log, yd, 0);
+    row("log", "SLEEF Sleef_logd4_u10avx2", sleef_log, xd_log, yd, 1);
 #else
-    printf("\n(SLEEF not found: install libsleef-dev and rebuild for its columns)\n");
+    printf("\n(SLEEF not found: install libsleef-dev and rebuild for its rows)\n");
 #endif
     return 0;
 }

@@ -66,18 +66,27 @@ static inline double lk_from_bits_f64(uint64_t u)
 
 /* ---------------------------------------------------------------- exp */
 
-static inline float lk_exp_f32(float x)
+/* The parts of exp shared by lk_exp and lk_exp_nonpositive: the reduction
+ * x = n ln 2 + r (n returned through the shifter's bits), and exp(r). */
+static inline float lk_exp_reduce_f32(float x, float *shifted)
 {
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     const float log2e = 1.44269504088896341f;
-    const float ln2_hi = 0.693359375f;     /* 9 significant bits: n * ln2_hi is exact */
-    const float ln2_lo = -2.12194440e-4f;  /* ln 2 - ln2_hi */
-    x = x > 89.0f ? 89.0f : x;             /* beyond: overflow to inf below */
-    x = x < -104.0f ? -104.0f : x;         /* below: underflow to 0 below */
-    float shifted = x * log2e + shifter;
-    float n = shifted - shifter;
-    int32_t n_int = (int32_t)(lk_bits_f32(shifted) - lk_bits_f32(shifter));
-    float r = (x - n * ln2_hi) - n * ln2_lo;
+    const float ln2_hi = 0.693359375f;    /* 9 significant bits: n * ln2_hi is exact */
+    const float ln2_lo = -2.12194440e-4f; /* ln 2 - ln2_hi */
+    *shifted = x * log2e + shifter;
+    float n = *shifted - shifter;
+    return (x - n * ln2_hi) - n * ln2_lo;
+}
+
+/* n as an integer, from the shifted value lk_exp_reduce returned. */
+static inline int32_t lk_exp_n_f32(float shifted)
+{
+    return (int32_t)(lk_bits_f32(shifted) - lk_bits_f32(12582912.0f));
+}
+
+static inline float lk_exp_polynomial_f32(float r)
+{
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -85,23 +94,34 @@ static inline float lk_exp_f32(float x)
     p = p * r + 1.0f / 6.0f;
     p = p * r + 0.5f;
     p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    return p * r + 1.0f;
+}
+
+static inline float lk_exp_f32(float x)
+{
+    x = x > 89.0f ? 89.0f : x;     /* beyond: overflow to inf below */
+    x = x < -104.0f ? -104.0f : x; /* below: underflow to 0 below */
+    float shifted;
+    float p = lk_exp_polynomial_f32(lk_exp_reduce_f32(x, &shifted));
+    int32_t n_int = lk_exp_n_f32(shifted);
     int32_t half = n_int / 2; /* n in [-150, 129]: both halves are normal exponents */
     float scale1 = lk_from_bits_f32((uint32_t)(half + 127) << 23);
     float scale2 = lk_from_bits_f32((uint32_t)(n_int - half + 127) << 23);
     return p * scale1 * scale2;
 }
 
-static inline double lk_exp_f64(double x)
+static inline double lk_exp_reduce_f64(double x, double *n)
 {
     const double shifter = 6755399441055744.0; /* 1.5 * 2^52 */
     const double log2e = 1.4426950408889634074;
     const double ln2_hi = 6.93147180369123816490e-01; /* trailing zeros: n * ln2_hi exact */
     const double ln2_lo = 1.90821492927058770002e-10;
-    x = x > 710.0 ? 710.0 : x;
-    x = x < -746.0 ? -746.0 : x;
-    double n = (x * log2e + shifter) - shifter;
-    double r = (x - n * ln2_hi) - n * ln2_lo;
+    *n = (x * log2e + shifter) - shifter;
+    return (x - *n * ln2_hi) - *n * ln2_lo;
+}
+
+static inline double lk_exp_polynomial_f64(double r)
+{
     double p = 1.0 / 6227020800.0; /* 1/13! */
     p = p * r + 1.0 / 479001600.0;
     p = p * r + 1.0 / 39916800.0;
@@ -115,15 +135,26 @@ static inline double lk_exp_f64(double x)
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
     p = p * r + 1.0;
-    p = p * r + 1.0;
-    /* 2^n as two normal powers of two, n in [-1077, 1025]; each built by
-     * adding the biased exponent into the shifter's mantissa and shifting it
-     * into place (AVX2 has no int64 arithmetic shift or int64 -> double). */
-    double half = (n * 0.5 + shifter) - shifter;
-    double rest = n - half;
-    double scale1 = lk_from_bits_f64(lk_bits_f64(half + (1023.0 + shifter)) << 52);
-    double scale2 = lk_from_bits_f64(lk_bits_f64(rest + (1023.0 + shifter)) << 52);
-    return p * scale1 * scale2;
+    return p * r + 1.0;
+}
+
+/* 2^n for an integral double n in [-1022, 1023]: the biased exponent added
+ * into the shifter's mantissa, then shifted into place (AVX2 has no int64
+ * arithmetic shift or int64 -> double conversion, so no integer n). */
+static inline double lk_exp2_integer_f64(double n)
+{
+    return lk_from_bits_f64(lk_bits_f64(n + (1023.0 + 6755399441055744.0)) << 52);
+}
+
+static inline double lk_exp_f64(double x)
+{
+    x = x > 710.0 ? 710.0 : x;
+    x = x < -746.0 ? -746.0 : x;
+    double n;
+    double p = lk_exp_polynomial_f64(lk_exp_reduce_f64(x, &n));
+    /* 2^n as two normal powers of two, n in [-1077, 1025] */
+    double half = (n * 0.5 + 6755399441055744.0) - 6755399441055744.0;
+    return p * lk_exp2_integer_f64(half) * lk_exp2_integer_f64(n - half);
 }
 
 /* exp(x) for x <= 0 (or NaN), as softmax needs: exp(x - max). Results below
@@ -133,52 +164,20 @@ static inline double lk_exp_f64(double x)
  * Within 2 ulp of libm where the result is normal, NaN propagates. */
 static inline float lk_exp_nonpositive_f32(float x)
 {
-    const float shifter = 12582912.0f;
-    const float log2e = 1.44269504088896341f;
-    const float ln2_hi = 0.693359375f;
-    const float ln2_lo = -2.12194440e-4f;
     int underflow = x < -87.33654f;
-    float shifted = x * log2e + shifter;
-    float n = shifted - shifter;
-    float r = (x - n * ln2_hi) - n * ln2_lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    float shifted;
+    float p = lk_exp_polynomial_f32(lk_exp_reduce_f32(x, &shifted));
     /* 2^n: n + 127 into the exponent field (n in [-126, 0] here) */
-    float scale = lk_from_bits_f32((lk_bits_f32(shifted) - lk_bits_f32(shifter) + 127u) << 23);
+    float scale = lk_from_bits_f32((uint32_t)(lk_exp_n_f32(shifted) + 127) << 23);
     return underflow ? 0.0f : p * scale;
 }
 
 static inline double lk_exp_nonpositive_f64(double x)
 {
-    const double shifter = 6755399441055744.0;
-    const double log2e = 1.4426950408889634074;
-    const double ln2_hi = 6.93147180369123816490e-01;
-    const double ln2_lo = 1.90821492927058770002e-10;
     int underflow = x < -708.3964185322641;
-    double n = (x * log2e + shifter) - shifter;
-    double r = (x - n * ln2_hi) - n * ln2_lo;
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    double scale = lk_from_bits_f64(lk_bits_f64(n + (1023.0 + shifter)) << 52);
-    return underflow ? 0.0 : p * scale;
+    double n;
+    double p = lk_exp_polynomial_f64(lk_exp_reduce_f64(x, &n));
+    return underflow ? 0.0 : p * lk_exp2_integer_f64(n);
 }
 
 #define lk_exp_nonpositive(x) \

@@ -5,26 +5,7 @@
 
 #include "check.h"
 #include "core/vecmath.h"
-
-static double ulp_error_f32(float got, long double exact)
-{
-    if (isnan(exact)) return isnan(got) ? 0 : INFINITY;
-    if (isinf(exact) || isinf((float)exact)) return got == (float)exact ? 0 : INFINITY;
-    int exponent;
-    frexpl(exact, &exponent);
-    long double ulp = fabsl(exact) < FLT_MIN ? ldexpl(1, -149) : ldexpl(1, exponent - 24);
-    return (double)(fabsl((long double)got - exact) / ulp);
-}
-
-static double ulp_error_f64(double got, long double exact)
-{
-    if (isnan(exact)) return isnan(got) ? 0 : INFINITY;
-    if (isinf(exact) || isinf((double)exact)) return got == (double)exact ? 0 : INFINITY;
-    int exponent;
-    frexpl(exact, &exponent);
-    long double ulp = fabsl(exact) < DBL_MIN ? ldexpl(1, -1074) : ldexpl(1, exponent - 53);
-    return (double)(fabsl((long double)got - exact) / ulp);
-}
+#include "ulp.h"
 
 /* Every 1021st float bit pattern: ~4.2 million values, all exponents. (An
  * exhaustive run over all 2^32 floats is recorded in docs/performance.md.) */
@@ -34,10 +15,10 @@ static void test_float32_sweep(void)
     for (uint64_t bits = 0; bits <= 0xffffffffu; bits += 1021) {
         float x = lk_from_bits_f32((uint32_t)bits);
         if (isnan(x)) continue;
-        worst_exp = fmax(worst_exp, ulp_error_f32(lk_exp_f32(x), expl(x)));
+        worst_exp = fmax(worst_exp, lk_ulp_error_f32(lk_exp_f32(x), expl(x)));
         if (x >= 0) {
-            worst_log = fmax(worst_log, ulp_error_f32(lk_log_f32(x), logl(x)));
-            worst_log1p = fmax(worst_log1p, ulp_error_f32(lk_log1p_f32(x), log1pl(x)));
+            worst_log = fmax(worst_log, lk_ulp_error_f32(lk_log_f32(x), logl(x)));
+            worst_log1p = fmax(worst_log1p, lk_ulp_error_f32(lk_log1p_f32(x), log1pl(x)));
         }
     }
     CHECK_MSG(worst_exp <= 2, "expf: %.3f ulp", worst_exp);
@@ -52,13 +33,13 @@ static void test_float64_sweep(void)
     double worst_exp = 0, worst_log = 0, worst_log1p = 0;
     for (int i = 0; i < 2000000; i++) {
         double x = lk_rng_uniform(&rng) * 1500 - 750;
-        worst_exp = fmax(worst_exp, ulp_error_f64(lk_exp_f64(x), expl(x)));
+        worst_exp = fmax(worst_exp, lk_ulp_error_f64(lk_exp_f64(x), expl(x)));
         uint64_t bits = (uint64_t)(lk_rng_uniform(&rng) * 9218868437227405312.0); /* up to +inf */
         double y = lk_from_bits_f64(bits);
-        worst_log = fmax(worst_log, ulp_error_f64(lk_log_f64(y), logl(y)));
+        worst_log = fmax(worst_log, lk_ulp_error_f64(lk_log_f64(y), logl(y)));
         double z = lk_rng_uniform(&rng) * 4;
-        worst_log1p = fmax(worst_log1p, ulp_error_f64(lk_log1p_f64(z), log1pl(z)));
-        worst_log = fmax(worst_log, ulp_error_f64(lk_log_f64(z + 0.5), logl(z + 0.5)));
+        worst_log1p = fmax(worst_log1p, lk_ulp_error_f64(lk_log1p_f64(z), log1pl(z)));
+        worst_log = fmax(worst_log, lk_ulp_error_f64(lk_log_f64(z + 0.5), logl(z + 0.5)));
     }
     CHECK_MSG(worst_exp <= 2, "exp: %.3f ulp", worst_exp);
     CHECK_MSG(worst_log <= 2, "log: %.3f ulp", worst_log);
@@ -77,12 +58,12 @@ static void test_nonpositive_exp(void)
         if (x < -87.33654f)
             CHECK_MSG(got == 0, "exp_nonpositive(%a) = %a, expected 0", (double)x, (double)got);
         else
-            worst_f32 = fmax(worst_f32, ulp_error_f32(got, expl(x)));
+            worst_f32 = fmax(worst_f32, lk_ulp_error_f32(got, expl(x)));
     }
     lk_rng rng = {5};
     for (int i = 0; i < 1000000; i++) {
         double x = -lk_rng_uniform(&rng) * 708.3;
-        worst_f64 = fmax(worst_f64, ulp_error_f64(lk_exp_nonpositive_f64(x), expl(x)));
+        worst_f64 = fmax(worst_f64, lk_ulp_error_f64(lk_exp_nonpositive_f64(x), expl(x)));
     }
     CHECK_MSG(worst_f32 <= 2 && worst_f64 <= 2, "exp_nonpositive: %.3f / %.3f ulp", worst_f32, worst_f64);
     CHECK(lk_exp_nonpositive_f32(0) == 1 && lk_exp_nonpositive_f64(0) == 1);
