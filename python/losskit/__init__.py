@@ -175,6 +175,7 @@ class Loss:
         self.info = loss_info(name)
         self.name = name
         self._param_info = {p["name"]: p for p in self.info["params"]}
+        self.param_names = tuple(self._param_info)
         self.input_names = tuple(slot["name"] for slot in self.info["inputs"])
         self.differentiable = tuple(bool(slot["differentiable"]) for slot in self.info["inputs"])
         self._output_shapes: Dict[Any, Tuple[Tuple[int, ...], int]] = {}
@@ -196,7 +197,7 @@ class Loss:
         self._output_shapes.clear()
         for key, value in params.items():
             param = self._param_info.get(key)
-            if param is None:  # let the library word the error (it lists the known names)
+            if param is None:  # the library words the error: it lists the known names
                 _raise_for(_native.lk_params_set(self._params, key.encode(), b"0"))
             elif param["type"] == "float_list" and value is not None and not isinstance(value, str):
                 floats = _to_floats(value)

@@ -56,10 +56,9 @@ def _threads() -> Optional[int]:
 
 
 def _prepare(tensor: Any, slot: Dict[str, Any], loss_name: str) -> torch.Tensor:
+    """A detached, contiguous CPU view of an input, in a dtype the library reads."""
     if not isinstance(tensor, torch.Tensor):
         tensor = torch.as_tensor(tensor)
-    if tensor.dtype in _DTYPES and not tensor.is_cuda and tensor.layout == torch.strided and tensor.device.type == "cpu":
-        return tensor.detach().contiguous()
     if tensor.device.type != "cpu":
         raise LosskitError(
             f"loss '{loss_name}': input '{slot['name']}' is on {tensor.device}; losskit runs on the CPU",
@@ -67,7 +66,7 @@ def _prepare(tensor: Any, slot: Dict[str, Any], loss_name: str) -> torch.Tensor:
         )
     if tensor.dtype == torch.bool:
         tensor = tensor.view(torch.uint8)
-    if tensor.dtype not in _DTYPES:
+    elif tensor.dtype not in _DTYPES:
         raise LosskitError(
             f"loss '{loss_name}': input '{slot['name']}' has dtype {tensor.dtype}; losskit takes "
             + ", ".join(slot["dtypes"]),
@@ -106,14 +105,15 @@ class LossModule(torch.nn.Module):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__()
-        names = [p["name"] for p in losskit.loss_info(self.loss_name)["params"]]
+        runner = Loss(self.loss_name)
+        names = runner.param_names
         if len(args) > len(names):
             raise TypeError(f"{type(self).__name__} takes at most {len(names)} positional arguments")
         for name, value in zip(names, args):
             if name in kwargs:
                 raise TypeError(f"{type(self).__name__} got multiple values for '{name}'")
             kwargs[name] = value
-        object.__setattr__(self, "_runner", Loss(self.loss_name, **kwargs))
+        object.__setattr__(self, "_runner", runner.set(**kwargs))
 
     @property
     def runner(self) -> Loss:
@@ -135,13 +135,13 @@ class LossModule(torch.nn.Module):
 
     def __getattr__(self, name: str) -> Any:
         runner = self.__dict__.get("_runner")
-        if runner is not None and name in runner._param_info:
+        if runner is not None and name in runner.param_names:
             return runner.get(name)
         return super().__getattr__(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         runner = self.__dict__.get("_runner")
-        if runner is not None and name in runner._param_info:
+        if runner is not None and name in runner.param_names:
             runner.set(**{name: value})
         else:
             super().__setattr__(name, value)

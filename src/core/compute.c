@@ -5,6 +5,7 @@
  * agreement of float inputs, gradient and loss tensors, overlapping buffers.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -158,6 +159,9 @@ static lk_status prepare_call(const lk_loss_desc *desc, const lk_params *params,
         lk_status status = check_input(desc, inputs, i);
         if (status != LK_OK) return status;
     }
+    if (inputs[0].ndim >= 2 && inputs[0].shape[1] > INT32_MAX)
+        return lk_fail(LK_ESHAPE, "input '%s' has %lld classes; at most %d are supported",
+                       desc->inputs[0].name, (long long)inputs[0].shape[1], INT32_MAX);
     memset(call, 0, sizeof *call);
     call->desc = desc;
     call->params = params;

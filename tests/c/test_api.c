@@ -161,6 +161,17 @@ static void test_errors_are_per_thread(void)
     CHECK_MESSAGE_HAS("from_this_thread");
 }
 
+static void test_too_many_classes(void)
+{
+    float x[4];
+    long long y[2];
+    float loss;
+    lk_tensor inputs[2] = {{x, LK_F32, 2, {1, 3000000000LL}}, {y, LK_I64, 1, {1}}};
+    lk_tensor out = {&loss, LK_F32, 0, {0}};
+    CHECK_STATUS(lk_compute("cross_entropy", NULL, inputs, 2, &out, NULL), LK_ESHAPE); /* before any read */
+    CHECK_MESSAGE_HAS("3000000000 classes");
+}
+
 static void test_output_shape(void)
 {
     const lk_loss_desc *desc = lk_loss_find("cross_entropy");
@@ -195,6 +206,7 @@ int main(int argc, char **argv)
         {"concurrent_callers", test_concurrent_callers},
         {"errors_are_per_thread", test_errors_are_per_thread},
         {"output_shape", test_output_shape},
+        {"too_many_classes", test_too_many_classes},
     };
     /* Needs LOSSKIT_NUM_THREADS set before the process starts: its own ctest entry. */
     static const lk_test env_test[] = {{"default_threads_from_env", test_default_threads_from_env}};

@@ -16,7 +16,9 @@ static void test_entries_complete(void)
         CHECK_MSG(lk_loss_reference(desc) && *lk_loss_reference(desc), "%s: reference", name);
         CHECK_MSG(lk_loss_notes(desc) && *lk_loss_notes(desc), "%s: notes", name);
         CHECK_MSG(strcmp(lk_category_name(lk_loss_category(desc)), "unknown") != 0, "%s: category", name);
-        CHECK_MSG(lk_loss_input_count(desc) >= 1, "%s: inputs", name);
+        CHECK_MSG(lk_loss_input_count(desc) >= 1 && lk_loss_input_count(desc) <= 8,
+                  "%s: %zu inputs (lk_loss_compute handles 1 to LK_MAX_INPUTS = 8)", name,
+                  lk_loss_input_count(desc));
         int differentiable = 0;
         for (size_t k = 0; k < lk_loss_input_count(desc); k++) {
             const lk_input_info *input = lk_loss_input(desc, k);
