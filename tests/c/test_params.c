@@ -193,6 +193,94 @@ static void test_long_lists(void)
     lk_params_destroy(params);
 }
 
+/* Every parameter's current value, as text, in one string. */
+static void snapshot(lk_params *params, const lk_loss_desc *desc, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < lk_loss_param_count(desc) && used < size; i++) {
+        char value[512];
+        lk_params_get(params, lk_loss_param(desc, i)->name, value, sizeof value);
+        int n = snprintf(out + used, size - used, "%s=%s;", lk_loss_param(desc, i)->name, value);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+/* Appends piece to spec if it fits. */
+static void append_piece(char *spec, size_t size, const char *piece)
+{
+    size_t used = strlen(spec);
+    if (used + strlen(piece) + 1 < size) strcpy(spec + used, piece);
+}
+
+/* Half the specs are key=value items made of the loss's own parameter names
+ * and plausible values, half are random runs of grammar pieces. */
+static void random_spec(const lk_loss_desc *desc, lk_rng *rng, char *spec, size_t size)
+{
+    static const char *const pieces[] = {
+        "gamma", "alpha", "weight", "reduction", "=", "=", ",", ",", "[", "]", " ", "0", "1",
+        "2.5", "-1", "1e999", "nan", "inf", "mean", "x", "==", "[]", "[,]", ".", "\t", "1,2"};
+    static const char *const values[] = {
+        "0", "1", "2", "0.5", "0.25", "-1", "-100", "255", "1e-3", "100", "1e999", "nan", "mean",
+        "sum", "none", "softmax", "sigmoid", "given", "inverse_frequency", "true", "[]", "[1]",
+        "[0.5,2,1]", "[1, 2]", "[1,-2]", " 3 ", "[", "x", ""};
+    spec[0] = '\0';
+    long long count = 1 + lk_rng_below(rng, 4);
+    int structured = lk_rng_uniform(rng) < 0.5;
+    for (long long k = 0; k < (structured ? count : 3 * count); k++) {
+        if (!structured) {
+            append_piece(spec, size, pieces[lk_rng_below(rng, (long long)(sizeof pieces / sizeof pieces[0]))]);
+            continue;
+        }
+        if (k) append_piece(spec, size, ",");
+        size_t n_params = lk_loss_param_count(desc);
+        int junk = lk_rng_uniform(rng) < 0.1;
+        append_piece(spec, size, junk ? "gama" : lk_loss_param(desc, (size_t)lk_rng_below(rng, (long long)n_params))->name);
+        append_piece(spec, size, "=");
+        append_piece(spec, size, values[lk_rng_below(rng, (long long)(sizeof values / sizeof values[0]))]);
+    }
+}
+
+/* Random specs: the parser never crashes (the suite also runs under
+ * ASan/UBSan), answers LK_OK or LK_EPARAM, changes nothing when it refuses,
+ * and what it accepts reads back into text that sets the same values. */
+static void test_random_specs(void)
+{
+    lk_rng rng = {77};
+    int accepted = 0, refused = 0;
+    for (size_t l = 0; l < lk_loss_count(); l++) {
+        const lk_loss_desc *desc = lk_loss_at(l);
+        lk_params *params = make(lk_loss_name(desc));
+        for (int trial = 0; trial < 10000; trial++) {
+            char spec[256];
+            random_spec(desc, &rng, spec, sizeof spec);
+            char before[2048], after[2048];
+            snapshot(params, desc, before, sizeof before);
+            lk_status status = lk_params_parse(params, spec);
+            snapshot(params, desc, after, sizeof after);
+            CHECK_MSG(status == LK_OK || status == LK_EPARAM, "'%s': %s", spec, lk_status_name(status));
+            if (status != LK_OK) {
+                refused++;
+                CHECK_MSG(strcmp(before, after) == 0, "'%s' was refused but changed the parameters", spec);
+                continue;
+            }
+            accepted++;
+            for (size_t i = 0; i < lk_loss_param_count(desc); i++) { /* read back, set again */
+                const char *name = lk_loss_param(desc, i)->name;
+                char value[512];
+                lk_params_get(params, name, value, sizeof value);
+                CHECK_MSG(lk_params_set(params, name, value) == LK_OK, "%s=%s does not read back: %s", name,
+                          value, lk_last_error());
+            }
+            snapshot(params, desc, before, sizeof before);
+            CHECK_MSG(strcmp(before, after) == 0, "'%s': values changed when set from their own text", spec);
+        }
+        lk_params_destroy(params);
+    }
+    printf("  %d accepted, %d refused\n", accepted, refused);
+    CHECK_MSG(accepted > 1000 && refused > 1000, "weak sample: %d accepted, %d refused", accepted, refused);
+}
+
 int main(int argc, char **argv)
 {
     static const lk_test tests[] = {
@@ -206,6 +294,7 @@ int main(int argc, char **argv)
         {"null_and_unknown", test_null_and_unknown},
         {"clone_is_deep", test_clone_is_deep},
         {"long_lists", test_long_lists},
+        {"random_specs", test_random_specs},
     };
     return lk_test_main(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
