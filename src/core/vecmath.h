@@ -167,8 +167,9 @@ static inline float lk_exp_nonpositive_f32(float x)
     int underflow = x < -87.33654f;
     float shifted;
     float p = lk_exp_polynomial_f32(lk_exp_reduce_f32(x, &shifted));
-    /* 2^n: n + 127 into the exponent field (n in [-126, 0] here) */
-    float scale = lk_from_bits_f32((uint32_t)(lk_exp_n_f32(shifted) + 127) << 23);
+    /* 2^n: n + 127 into the exponent field (n in [-126, 0] where the result is
+     * used; unsigned arithmetic, as n is arbitrary where it underflows) */
+    float scale = lk_from_bits_f32(((uint32_t)lk_exp_n_f32(shifted) + 127u) << 23);
     return underflow ? 0.0f : p * scale;
 }
 
