@@ -280,6 +280,90 @@ LK_API lk_status lk_compute(const char *name, const char *spec,
                             const lk_tensor *inputs, size_t n_inputs,
                             const lk_tensor *loss, const lk_tensor *grads);
 
+/* ------------------------------------------------------------------------
+ * The statistics API of region losses
+ * ------------------------------------------------------------------------
+ *
+ * Losses built on per-class sums over the pixels (Dice, IoU, Tversky, GDL,
+ * ...; lk_loss_has_stats() says which) run in three steps, which
+ * lk_loss_compute performs on one worker:
+ *
+ *   lk_loss_stats      the sums of each image and class: a float64 tensor
+ *                      stats[n][c][k] of shape (N, C, K) (see
+ *                      lk_loss_stats_shape), over the pixels not ignored;
+ *   lk_loss_finalize   the loss and d loss / d stats from the stats of the
+ *                      whole batch (with batch=true the images' sums are
+ *                      added first, in image order);
+ *   lk_loss_backward   the gradient of the inputs from d loss / d stats.
+ *
+ * With p the predicted probability of class c (after the activation) and g
+ * the target (one-hot of the labels, or the dense target), the columns are
+ * k = LK_STAT_* below; a loss fills the columns it reads and leaves the
+ * others 0. Losses that compare classes with each other (generalized
+ * Wasserstein Dice) have K = LK_STATS + C: column LK_STATS + c' of row c
+ * holds the sum of g_c p_c' (a soft confusion matrix).
+ *
+ * To spread a batch over workers (threads, processes, machines): each worker
+ * runs lk_loss_stats on its images; the rows are gathered along axis 0 in
+ * image order (all_gather; or an all-reduce SUM of zero-padded arrays, exact
+ * because each entry has one non-zero contributor); every worker runs
+ * lk_loss_finalize on the whole (N, C, K) array, then lk_loss_backward on its
+ * own images with its rows of d loss / d stats. Loss and gradients are then
+ * bit-identical to one lk_loss_compute over the whole batch: an image's sums
+ * never depend on the rest of the batch, and finalize adds images in order.
+ * The gradient each worker gets is that of the whole batch's loss with
+ * respect to its own inputs. */
+
+enum {
+    LK_STAT_PG = 0,  /* sum of p g: the soft intersection */
+    LK_STAT_P = 1,   /* sum of p */
+    LK_STAT_G = 2,   /* sum of g */
+    LK_STAT_PP = 3,  /* sum of p^2 */
+    LK_STAT_GG = 4,  /* sum of g^2 */
+    LK_STAT_EEG = 5, /* sum of (p - g)^2 g: squared error on the target */
+    LK_STAT_EE = 6,  /* sum of (p - g)^2 */
+    LK_STAT_N = 7,   /* number of pixels not ignored */
+    LK_STATS = 8     /* columns before the confusion block, if any */
+};
+
+/* 1 if the loss has the three steps above (0 for NULL). */
+LK_API int lk_loss_has_stats(const lk_loss_desc *desc);
+
+/* Fills out with the stats tensor's dtype (float64) and shape (N, C, K) for
+ * these inputs; validates them as lk_loss_compute does, without reading data. */
+LK_API lk_status lk_loss_stats_shape(const lk_loss_desc *desc, const lk_params *params,
+                                     const lk_tensor *inputs, size_t n_inputs,
+                                     lk_tensor *out);
+
+/* Writes the sums of the inputs' images into stats, float64 (N, C, K).
+ * Reports invalid input values as lk_loss_compute does. */
+LK_API lk_status lk_loss_stats(const lk_loss_desc *desc, const lk_params *params,
+                               const lk_tensor *inputs, size_t n_inputs,
+                               const lk_tensor *stats, lk_context *ctx);
+
+/* The loss tensor's shape for a stats tensor of N images (what
+ * lk_loss_output_shape says for inputs of N images), dtype float64. */
+LK_API lk_status lk_loss_finalize_shape(const lk_loss_desc *desc, const lk_params *params,
+                                        const lk_tensor *stats, lk_tensor *out);
+
+/* stats: (N, C, K) of the whole batch, finite. loss: float32 or float64,
+ * shaped as lk_loss_finalize_shape says. dloss_dstats: NULL or data NULL
+ * when no gradient is wanted, else float64 shaped like stats: the derivative
+ * of the loss (of the sum of its elements, for reduction none) with respect
+ * to each sum. A non-finite loss (say 0/0 from an empty class with no
+ * smoothing) is reported as LK_EVALUE naming the image and class. */
+LK_API lk_status lk_loss_finalize(const lk_loss_desc *desc, const lk_params *params,
+                                  const lk_tensor *stats, const lk_tensor *loss,
+                                  const lk_tensor *dloss_dstats);
+
+/* inputs: the images lk_loss_stats saw; dloss_dstats: their rows,
+ * (n_images, C, K); grads as in lk_loss_compute (grads[0] required, the
+ * others data NULL). */
+LK_API lk_status lk_loss_backward(const lk_loss_desc *desc, const lk_params *params,
+                                  const lk_tensor *inputs, size_t n_inputs,
+                                  const lk_tensor *dloss_dstats, const lk_tensor *grads,
+                                  lk_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/loss.h"
+#include "core/region.h"
 
 /* "float32 or float64" from a dtype bit set. */
 static char *format_dtypes(unsigned dtypes, char *buf, size_t size)
@@ -48,7 +49,7 @@ static lk_status check_tensor_header(const char *role, const char *name, const l
     return LK_OK;
 }
 
-static int same_shape(const lk_tensor *a, const lk_tensor *b)
+int lk_same_shape(const lk_tensor *a, const lk_tensor *b)
 {
     if (a->ndim != b->ndim) return 0;
     for (int axis = 0; axis < a->ndim; axis++)
@@ -70,7 +71,7 @@ static lk_status check_class_target(const char *name, const lk_tensor *target,
 {
     char expected[LK_SHAPE_TEXT * 2], want[LK_SHAPE_TEXT];
     if (lk_dtype_is_float(target->dtype)) {
-        if (same_shape(target, scores)) return LK_OK;
+        if (lk_same_shape(target, scores)) return LK_OK;
         snprintf(expected, sizeof expected, "shaped like input 0, %s, when it holds per-class targets",
                  lk_format_shape(scores, want, sizeof want));
         return shape_error(name, target, expected);
@@ -80,7 +81,7 @@ static lk_status check_class_target(const char *name, const lk_tensor *target,
     for (int axis = 1; axis < per_pixel.ndim; axis++) per_pixel.shape[axis] = scores->shape[axis + 1];
     lk_tensor with_channel = *scores;
     with_channel.shape[1] = 1;
-    if (same_shape(target, &per_pixel) || same_shape(target, &with_channel)) return LK_OK;
+    if (lk_same_shape(target, &per_pixel) || lk_same_shape(target, &with_channel)) return LK_OK;
     char alternative[LK_SHAPE_TEXT];
     snprintf(expected, sizeof expected, "%s or %s (one class index per pixel of input 0)",
              lk_format_shape(&per_pixel, want, sizeof want),
@@ -113,7 +114,7 @@ static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, 
         return LK_OK;
     case LK_SHAPE_CLASS_TARGET: return check_class_target(info->name, t, &inputs[0]);
     case LK_SHAPE_LIKE_FIRST:
-        if (!same_shape(t, &inputs[0])) {
+        if (!lk_same_shape(t, &inputs[0])) {
             char want[LK_SHAPE_TEXT], expected[LK_SHAPE_TEXT + 32];
             snprintf(expected, sizeof expected, "shaped like input '%s', %s", desc->inputs[0].name,
                      lk_format_shape(&inputs[0], want, sizeof want));
@@ -131,6 +132,10 @@ static void output_shape(const lk_call *call, lk_tensor *out)
     out->dtype = first->dtype;
     out->ndim = 0;
     memset(out->shape, 0, sizeof out->shape);
+    if (call->desc->output == LK_OUTPUT_REGION) {
+        lk_region_output_shape(call->desc, call->params, call->batch, call->classes, out);
+        return;
+    }
     if (call->desc->output == LK_OUTPUT_SCALAR || call->reduction != LK_REDUCTION_NONE) return;
     if (call->desc->output == LK_OUTPUT_PER_ELEMENT) {
         out->ndim = first->ndim;
@@ -142,9 +147,8 @@ static void output_shape(const lk_call *call, lk_tensor *out)
     for (int axis = 1; axis < out->ndim; axis++) out->shape[axis] = first->shape[axis + 1];
 }
 
-/* Validates desc, params and inputs; fills the call's geometry. */
-static lk_status prepare_call(const lk_loss_desc *desc, const lk_params *params,
-                              const lk_tensor *inputs, size_t n_inputs, lk_call *call)
+lk_status lk_prepare_call(const lk_loss_desc *desc, const lk_params *params,
+                          const lk_tensor *inputs, size_t n_inputs, lk_call *call)
 {
     if (!desc) return lk_fail(LK_EINVAL, "desc is NULL");
     if (!params) return lk_fail(LK_EINVAL, "params is NULL");
@@ -174,12 +178,20 @@ static lk_status prepare_call(const lk_loss_desc *desc, const lk_params *params,
     return LK_OK;
 }
 
+/* The loss's own validation of its parameters against the call's geometry. */
+static lk_status check_geometry(const lk_call *call)
+{
+    if (call->desc->region) return lk_region_check(call);
+    return call->desc->check ? call->desc->check(call) : LK_OK;
+}
+
 lk_status lk_loss_output_shape(const lk_loss_desc *desc, const lk_params *params,
                                const lk_tensor *inputs, size_t n_inputs, lk_tensor *out)
 {
     if (!out) return lk_fail(LK_EINVAL, "out is NULL");
     lk_call call;
-    lk_status status = prepare_call(desc, params, inputs, n_inputs, &call);
+    lk_status status = lk_prepare_call(desc, params, inputs, n_inputs, &call);
+    if (status == LK_OK) status = check_geometry(&call);
     if (status != LK_OK) return status;
     output_shape(&call, out);
     return LK_OK;
@@ -193,6 +205,36 @@ static int overlaps(const lk_tensor *a, const lk_tensor *b)
     return a_begin < b_end && b_begin < a_end;
 }
 
+lk_status lk_check_gradients(const lk_call *call, const lk_tensor *grads)
+{
+    const lk_loss_desc *desc = call->desc;
+    for (size_t i = 0; grads && i < desc->n_inputs; i++) {
+        const lk_tensor *grad = &grads[i];
+        const char *name = desc->inputs[i].name;
+        if (!grad->data) continue;
+        if (!desc->inputs[i].differentiable)
+            return lk_fail(LK_EINVAL,
+                           "grads[%zu]: loss '%s' has no gradient for input '%s'; pass data = NULL",
+                           i, desc->name, name);
+        lk_status status = check_tensor_header("gradient of", name, grad);
+        if (status != LK_OK) return status;
+        if (grad->dtype != call->inputs[i].dtype || !lk_same_shape(grad, &call->inputs[i])) {
+            char want[LK_SHAPE_TEXT], got[LK_SHAPE_TEXT];
+            return lk_fail(LK_ESHAPE, "grads[%zu] must be %s %s like input '%s'; got %s %s", i,
+                           lk_dtype_name(call->inputs[i].dtype),
+                           lk_format_shape(&call->inputs[i], want, sizeof want), name,
+                           lk_dtype_name(grad->dtype), lk_format_shape(grad, got, sizeof got));
+        }
+        for (size_t k = 0; k < desc->n_inputs; k++)
+            if (overlaps(grad, &call->inputs[k]))
+                return lk_fail(LK_EINVAL, "grads[%zu] overlaps input '%s'", i, desc->inputs[k].name);
+        for (size_t k = 0; k < i; k++)
+            if (grads[k].data && overlaps(grad, &grads[k]))
+                return lk_fail(LK_EINVAL, "grads[%zu] overlaps grads[%zu]", i, k);
+    }
+    return LK_OK;
+}
+
 static lk_status check_outputs(const lk_call *call, const lk_tensor *loss, const lk_tensor *grads)
 {
     const lk_loss_desc *desc = call->desc;
@@ -204,7 +246,7 @@ static lk_status check_outputs(const lk_call *call, const lk_tensor *loss, const
     if (loss->dtype != expected.dtype)
         return lk_fail(LK_EDTYPE, "output 'loss' must be %s (the dtype of input '%s'); got %s",
                        lk_dtype_name(expected.dtype), desc->inputs[0].name, lk_dtype_name(loss->dtype));
-    if (!same_shape(loss, &expected)) {
+    if (!lk_same_shape(loss, &expected)) {
         char want[LK_SHAPE_TEXT], got[LK_SHAPE_TEXT];
         return lk_fail(LK_ESHAPE, "output 'loss' must have shape %s for reduction %s; got %s",
                        lk_format_shape(&expected, want, sizeof want),
@@ -214,32 +256,11 @@ static lk_status check_outputs(const lk_call *call, const lk_tensor *loss, const
     for (size_t i = 0; i < desc->n_inputs; i++)
         if (overlaps(loss, &call->inputs[i]))
             return lk_fail(LK_EINVAL, "output 'loss' overlaps input '%s'", desc->inputs[i].name);
-    for (size_t i = 0; grads && i < desc->n_inputs; i++) {
-        const lk_tensor *grad = &grads[i];
-        const char *name = desc->inputs[i].name;
-        if (!grad->data) continue;
-        if (!desc->inputs[i].differentiable)
-            return lk_fail(LK_EINVAL,
-                           "grads[%zu]: loss '%s' has no gradient for input '%s'; pass data = NULL",
-                           i, desc->name, name);
-        status = check_tensor_header("gradient of", name, grad);
-        if (status != LK_OK) return status;
-        if (grad->dtype != call->inputs[i].dtype || !same_shape(grad, &call->inputs[i])) {
-            char want[LK_SHAPE_TEXT], got[LK_SHAPE_TEXT];
-            return lk_fail(LK_ESHAPE, "grads[%zu] must be %s %s like input '%s'; got %s %s", i,
-                           lk_dtype_name(call->inputs[i].dtype),
-                           lk_format_shape(&call->inputs[i], want, sizeof want), name,
-                           lk_dtype_name(grad->dtype), lk_format_shape(grad, got, sizeof got));
-        }
-        for (size_t k = 0; k < desc->n_inputs; k++)
-            if (overlaps(grad, &call->inputs[k]))
-                return lk_fail(LK_EINVAL, "grads[%zu] overlaps input '%s'", i, desc->inputs[k].name);
-        if (overlaps(grad, loss)) return lk_fail(LK_EINVAL, "grads[%zu] overlaps output 'loss'", i);
-        for (size_t k = 0; k < i; k++)
-            if (grads[k].data && overlaps(grad, &grads[k]))
-                return lk_fail(LK_EINVAL, "grads[%zu] overlaps grads[%zu]", i, k);
-    }
-    return LK_OK;
+    status = lk_check_gradients(call, grads);
+    for (size_t i = 0; status == LK_OK && grads && i < desc->n_inputs; i++)
+        if (grads[i].data && overlaps(&grads[i], loss))
+            status = lk_fail(LK_EINVAL, "grads[%zu] overlaps output 'loss'", i);
+    return status;
 }
 
 lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *params,
@@ -247,18 +268,15 @@ lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *params,
                           const lk_tensor *grads, lk_context *ctx)
 {
     lk_call call;
-    lk_status status = prepare_call(desc, params, inputs, n_inputs, &call);
+    lk_status status = lk_prepare_call(desc, params, inputs, n_inputs, &call);
     if (status == LK_OK) status = check_outputs(&call, loss, grads);
+    if (status == LK_OK) status = check_geometry(&call);
     if (status != LK_OK) return status;
     lk_tensor no_grads[LK_MAX_INPUTS];
     memset(no_grads, 0, sizeof no_grads);
     call.loss = loss;
     call.grads = grads ? grads : no_grads;
     call.ctx = ctx ? ctx : lk_default_context();
-    if (desc->check) {
-        status = desc->check(&call);
-        if (status != LK_OK) return status;
-    }
     return desc->compute(&call);
 }
 

@@ -25,8 +25,11 @@
 typedef enum lk_output_rule {
     LK_OUTPUT_PER_PIXEL = 0,   /* (N, *spatial) of input 0 */
     LK_OUTPUT_PER_ELEMENT = 1, /* the shape of input 0 */
-    LK_OUTPUT_SCALAR = 2       /* always a scalar: the loss has no "none" */
+    LK_OUTPUT_SCALAR = 2,      /* always a scalar: the loss has no "none" */
+    LK_OUTPUT_REGION = 3       /* per term of a region loss (core/region.h) */
 } lk_output_rule;
+
+struct lk_region_ops; /* core/region.h: losses built on per-class sums */
 
 /* One call of lk_loss_compute, after the generic validation: every input
  * matches its slot's dtype set and shape rule, float inputs share input 0's
@@ -45,6 +48,9 @@ typedef struct lk_call {
     int reduction;   /* LK_REDUCTION_*, or LK_REDUCTION_MEAN if the loss has none */
 } lk_call;
 
+/* A check validates the parameters against the call's geometry (desc,
+ * params, batch, classes, spatial) and nothing else: it runs before any
+ * tensor is read, from every entry point (lk_loss_output_shape too). */
 typedef lk_status (*lk_check_fn)(const lk_call *call);
 typedef lk_status (*lk_compute_fn)(const lk_call *call);
 
@@ -63,6 +69,7 @@ struct lk_loss_desc {
     lk_output_rule output;
     lk_check_fn check;     /* optional: loss-specific validation before compute */
     lk_compute_fn compute; /* the loss and, where grads[i].data != NULL, its gradients */
+    const struct lk_region_ops *region; /* region losses (stats API), else NULL */
 };
 
 #define LK_COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
@@ -71,11 +78,29 @@ struct lk_loss_desc {
 #define LK_DESC_INPUTS(table) .inputs = (table), .n_inputs = LK_COUNT_OF(table)
 #define LK_DESC_PARAMS(table) .params = (table), .n_params = LK_COUNT_OF(table)
 
+/* The prediction slot of the losses over class scores (N, C, *spatial). */
+#define LK_INPUT_SCORES                                                                    \
+    {"input", "scores (N, C, *spatial): logits, or probabilities with activation=none",     \
+     LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1}
+
 /* Typed data pointers of a call's tensors. */
 static inline void *lk_grad_data(const lk_call *call, size_t input)
 {
     return call->grads[input].data;
 }
+
+/* The validation lk_loss_compute starts with (desc, params, inputs), filling
+ * the call's geometry; used by the other entry points too. */
+lk_status lk_prepare_call(const lk_loss_desc *desc, const lk_params *params,
+                          const lk_tensor *inputs, size_t n_inputs, lk_call *call);
+
+/* Whether a and b have the same dims. */
+int lk_same_shape(const lk_tensor *a, const lk_tensor *b);
+
+/* The gradient tensors of lk_loss_compute (grads may be NULL; entries with
+ * data NULL are skipped): differentiable inputs only, each with its input's
+ * dtype and shape, overlapping no input and no other gradient. */
+lk_status lk_check_gradients(const lk_call *call, const lk_tensor *grads);
 
 /* Checks that a per-class list parameter has 0 (unset), 1 (when allow_scalar)
  * or C entries. */

@@ -260,6 +260,13 @@ static int parse_choice_text(const char *choices, const char *text, double *out)
     return -1;
 }
 
+int lk_param_choice_is(const lk_params *params, size_t index, const char *word)
+{
+    double position;
+    return parse_choice_text(params->desc->params[index].choices, word, &position) == 0 &&
+           (int)position == lk_param_choice(params, index);
+}
+
 /* "[1, 2.5, 3]", "[]", or a bare single number "2". Allocates *out. */
 static lk_status parse_list_text(const lk_loss_desc *desc, const lk_param_info *info,
                                  const char *text, double **out, size_t *count)

@@ -18,6 +18,7 @@ double lk_param_float(const lk_params *params, size_t index);
 int64_t lk_param_int(const lk_params *params, size_t index);
 int lk_param_bool(const lk_params *params, size_t index);
 int lk_param_choice(const lk_params *params, size_t index); /* position in the choices */
+int lk_param_choice_is(const lk_params *params, size_t index, const char *word);
 const double *lk_param_list(const lk_params *params, size_t index, size_t *count);
 
 const lk_loss_desc *lk_params_desc(const lk_params *params);

@@ -132,20 +132,7 @@ static inline void LK_T(transfer)(lk_real *tensor, const softmax_run *run, int64
     }
 }
 
-/* Index of the first value outside [0, 1] (NaN included) as c * row + j, or -1. */
-static inline int64_t LK_T(first_outside_unit)(const lk_real *values, int classes, int64_t row,
-                                               int len)
-{
-    for (int c = 0; c < classes; c++) {
-        const lk_real *x = values + c * row;
-        int outside = 0;
-        for (int j = 0; j < len; j++) outside |= !(x[j] >= 0 && x[j] <= 1);
-        if (!outside) continue;
-        for (int j = 0; j < len; j++)
-            if (!(x[j] >= 0 && x[j] <= 1)) return c * row + j;
-    }
-    return -1;
-}
+#include "core/unit_interval.h"
 
 /* Logits: the max, exp(x - max) of every class into e, and per pixel the log
  * of the sum, its inverse, and p, log p and 1 - p of the labelled class (1 - p
@@ -353,7 +340,7 @@ LK_HOT static void LK_T(softmax_chunk)(void *arg, int64_t chunk, int worker)
             }
         }
         if (target) {
-            int64_t bad = LK_T(first_outside_unit)(t, classes, row, len);
+            int64_t bad = LK_T(lk_first_outside_unit)(t, classes, row, len);
             if (bad >= 0) {
                 record_error(run, chunk, ERROR_IN_TARGET,
                              element_index(run, first + bad % row, bad / row), t[bad]);
@@ -368,7 +355,7 @@ LK_HOT static void LK_T(softmax_chunk)(void *arg, int64_t chunk, int worker)
                 LK_T(normalize)(x, row, classes, len, b.prob, b.logp, stride, b.max, b.log_sum,
                                 b.inverse_sum);
         } else {
-            int64_t bad = LK_T(first_outside_unit)(x, classes, row, len);
+            int64_t bad = LK_T(lk_first_outside_unit)(x, classes, row, len);
             if (bad >= 0) {
                 record_error(run, chunk, ERROR_IN_INPUT,
                              element_index(run, first + bad % row, bad / row), x[bad]);

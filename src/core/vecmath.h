@@ -376,4 +376,22 @@ static inline void lk_logistic_f64(double x, double *p, double *q, double *neg_l
 #define lk_logistic(x, p, q, neg_log_p) \
     _Generic((x), float: lk_logistic_f32, double: lk_logistic_f64)(x, p, q, neg_log_p)
 
+/* sigmoid(x) alone, the same bits as lk_logistic's p (the unused pieces are
+ * dead code once inlined). */
+static inline float lk_sigmoid_f32(float x)
+{
+    float p, q, neg_log_p;
+    lk_logistic_f32(x, &p, &q, &neg_log_p);
+    return p;
+}
+
+static inline double lk_sigmoid_f64(double x)
+{
+    double p, q, neg_log_p;
+    lk_logistic_f64(x, &p, &q, &neg_log_p);
+    return p;
+}
+
+#define lk_sigmoid(x) _Generic((x), float: lk_sigmoid_f32, double: lk_sigmoid_f64)(x)
+
 #endif

@@ -11,9 +11,6 @@
 #include "core/softmax.h"
 
 /* Input slots shared by the pixel losses (initializers for lk_input_info). */
-#define LK_INPUT_SCORES                                                                    \
-    {"input", "scores (N, C, *spatial): logits, or probabilities with activation=none",     \
-     LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1}
 #define LK_INPUT_LABELS_OR_DISTRIBUTIONS                                                   \
     {"target",                                                                             \
      "class indices (N, *spatial) or (N, 1, *spatial); or per-class probabilities shaped " \
