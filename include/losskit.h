@@ -350,7 +350,12 @@ LK_API lk_status lk_loss_finalize_shape(const lk_loss_desc *desc, const lk_param
  * shaped as lk_loss_finalize_shape says. dloss_dstats: NULL or data NULL
  * when no gradient is wanted, else float64 shaped like stats: the derivative
  * of the loss (of the sum of its elements, for reduction none) with respect
- * to each sum. A non-finite loss (say 0/0 from an empty class with no
+ * to each sum of the prediction; the columns of the target's own sums
+ * (LK_STAT_G, _GG, _N), through which no gradient flows, are 0. With
+ * reduction none, the derivative of a term lies in the rows of the sums it
+ * reads: its class's row in its image (in every image with batch=true) for
+ * per-class losses, all rows of its image (of the batch) for per-group ones;
+ * scaling those rows weighs the terms. A non-finite loss (say 0/0 from an empty class with no
  * smoothing) is reported as LK_EVALUE naming the image and class. */
 LK_API lk_status lk_loss_finalize(const lk_loss_desc *desc, const lk_params *params,
                                   const lk_tensor *stats, const lk_tensor *loss,

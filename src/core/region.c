@@ -18,7 +18,14 @@
  *   u_c = ds_PG g_c + ds_P + 2 ds_PP p_c + 2 ds_EEG (p_c - g_c) g_c
  *         + 2 ds_EE (p_c - g_c) + sum_l g_l ds_conf[l][c]
  *
- * (the sums of g and the pixel count do not depend on p).
+ * (the sums of g and the pixel count do not depend on p). It is evaluated as
+ *
+ *   u_c = a g + b (1 - g) + 2 ds_PP p + (e g + f (1 - g)) (p - g) + ...
+ *   a = ds_PG + ds_P, b = ds_P, e = 2 (ds_EEG + ds_EE), f = 2 ds_EE
+ *
+ * with a, e formed in double: ds_PG and ds_P can be large and opposite (MCC,
+ * where I and P move together on the target), and their sum must not lose
+ * its digits in float32.
  */
 #ifndef LK_REAL
 #include "core/region_driver.h"
@@ -386,12 +393,15 @@ static inline void LK_T(upstream_class)(const lk_real *restrict p, const lk_real
                                         const uint8_t *restrict valid, int len,
                                         const double *restrict ds, lk_real *restrict u)
 {
-    const lk_real per_g = (lk_real)ds[LK_STAT_PG], constant = (lk_real)ds[LK_STAT_P];
+    const lk_real on_target = (lk_real)(ds[LK_STAT_PG] + ds[LK_STAT_P]);
+    const lk_real off_target = (lk_real)ds[LK_STAT_P];
     const lk_real per_p = (lk_real)(2 * ds[LK_STAT_PP]);
-    const lk_real per_error_g = (lk_real)(2 * ds[LK_STAT_EEG]), per_error = (lk_real)(2 * ds[LK_STAT_EE]);
+    const lk_real error_on = (lk_real)(2 * (ds[LK_STAT_EEG] + ds[LK_STAT_EE]));
+    const lk_real error_off = (lk_real)(2 * ds[LK_STAT_EE]);
     for (int j = 0; j < len; j++) {
-        lk_real error = p[j] - g[j];
-        lk_real value = per_g * g[j] + constant + per_p * p[j] + (per_error_g * g[j] + per_error) * error;
+        lk_real miss = 1 - g[j];
+        lk_real value = on_target * g[j] + off_target * miss + per_p * p[j] +
+                        (error_on * g[j] + error_off * miss) * (p[j] - g[j]);
         u[j] = valid[j] ? value : 0;
     }
 }

@@ -161,6 +161,16 @@ static double evaluate_term(const finalize_plan *plan, const double *group_stats
                            group_ds ? group_ds + offset : NULL);
 }
 
+/* The sums of the target alone (G, GG, N) pass no gradient to the input:
+ * their columns of d loss / d stats are defined as 0. */
+static void clear_target_columns(const finalize_plan *plan, double *group_ds)
+{
+    static const int target_only[] = {LK_STAT_G, LK_STAT_GG, LK_STAT_N};
+    for (int64_t c = 0; c < plan->classes; c++)
+        for (size_t k = 0; k < sizeof target_only / sizeof target_only[0]; k++)
+            group_ds[c * plan->group.row + target_only[k]] = 0;
+}
+
 lk_status lk_region_finalize(const lk_loss_desc *desc, const lk_params *params, int64_t images,
                              int64_t classes, const double *stats, double *values,
                              double *reduced, double *ds)
@@ -194,6 +204,7 @@ lk_status lk_region_finalize(const lk_loss_desc *desc, const lk_params *params, 
         }
         total += reduction == LK_REDUCTION_MEAN ? group_total * scale : group_total;
         if (!ds) continue;
+        clear_target_columns(&plan, group_ds);
         for (int64_t n = plan.settings.batch ? 0 : g; n < (plan.settings.batch ? images : g + 1); n++)
             memcpy(ds + n * block, group_ds, (size_t)block * sizeof(double));
     }
