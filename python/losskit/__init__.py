@@ -275,7 +275,8 @@ class Loss:
             self._output_shapes[key] = result
         return result
 
-    def __call__(self, *arrays: Any, grad: bool = True, threads: Optional[int] = None):
+    def _inputs(self, arrays: Sequence[Any]):
+        """The arrays as contiguous NumPy arrays, their dtype codes and the lk_tensor array."""
         names = self.input_names
         if len(arrays) != len(names):
             raise TypeError(f"loss '{self.name}' takes {len(names)} inputs ({', '.join(names)}); got {len(arrays)}")
@@ -284,6 +285,10 @@ class Loss:
         inputs = (_native.Tensor * len(arrays))()
         for slot, array, code in zip(inputs, arrays, codes):
             _fill(slot, array.__array_interface__["data"][0], code, array.shape)
+        return arrays, codes, inputs
+
+    def __call__(self, *arrays: Any, grad: bool = True, threads: Optional[int] = None):
+        arrays, codes, inputs = self._inputs(arrays)
         shape, dtype = self.output_shape(inputs, tuple((a.shape, c) for a, c in zip(arrays, codes)))
         value = np.empty(shape, dtype=_native.DTYPE_NAMES[dtype])
         loss = _native.Tensor()
@@ -296,6 +301,64 @@ class Loss:
                 _fill(grads[k], gradients[k].__array_interface__["data"][0], code, array.shape)
         self.compute_raw(inputs, loss, grads, threads if threads is not None else _default_threads())
         return (value[()] if value.ndim == 0 else value), tuple(gradients)
+
+    # the statistics API (losses built on per-class sums) ------------------
+    @property
+    def has_stats(self) -> bool:
+        """Whether the loss runs in the three steps stats / finalize / backward."""
+        return bool(_native.lk_loss_has_stats(self._desc))
+
+    def stats(self, *arrays: Any, threads: Optional[int] = None) -> np.ndarray:
+        """The per-image, per-class sums of the inputs: float64 (N, C, K).
+
+        Gather the stats of all workers along axis 0, in image order, then
+        ``finalize`` them; see include/losskit.h for the columns."""
+        arrays, _, inputs = self._inputs(arrays)
+        shape = _native.Tensor()
+        _raise_for(_native.lk_loss_stats_shape(self._desc, self._params, inputs, len(inputs), ctypes.byref(shape)))
+        stats = np.empty(tuple(shape.shape[i] for i in range(shape.ndim)), dtype=np.float64)
+        _fill(shape, stats.__array_interface__["data"][0], _native.F64, stats.shape)
+        threads = threads if threads is not None else _default_threads()
+        _raise_for(_native.lk_loss_stats(self._desc, self._params, inputs, len(inputs), ctypes.byref(shape),
+                                         _context(threads)))
+        return stats
+
+    def finalize(self, stats: Any, grad: bool = True, dtype: Any = np.float64):
+        """The loss from the whole batch's stats, and d loss / d stats (None when
+        ``grad=False``): ``(value, dloss_dstats)``. The value has the loss's shape
+        for the batch (a scalar for mean and sum), in ``dtype``."""
+        stats = np.ascontiguousarray(stats, dtype=np.float64)
+        stats_tensor = _native.Tensor()
+        _fill(stats_tensor, stats.__array_interface__["data"][0], _native.F64, stats.shape)
+        out = _native.Tensor()
+        _raise_for(_native.lk_loss_finalize_shape(self._desc, self._params, ctypes.byref(stats_tensor),
+                                                  ctypes.byref(out)))
+        value = np.empty(tuple(out.shape[i] for i in range(out.ndim)), dtype=dtype)
+        loss = _native.Tensor()
+        _fill(loss, value.__array_interface__["data"][0], _NUMPY_CODES[value.dtype], value.shape)
+        dloss_dstats = np.empty_like(stats) if grad else None
+        ds_tensor = _native.Tensor()
+        if grad:
+            _fill(ds_tensor, dloss_dstats.__array_interface__["data"][0], _native.F64, stats.shape)
+        _raise_for(_native.lk_loss_finalize(self._desc, self._params, ctypes.byref(stats_tensor),
+                                            ctypes.byref(loss), ctypes.byref(ds_tensor) if grad else None))
+        return (value[()] if value.ndim == 0 else value), dloss_dstats
+
+    def backward(self, *arrays: Any, dloss_dstats: Any, threads: Optional[int] = None):
+        """The gradient of each input (None for inputs without one) from these
+        images' rows of d loss / d stats."""
+        arrays, codes, inputs = self._inputs(arrays)
+        ds = np.ascontiguousarray(dloss_dstats, dtype=np.float64)
+        ds_tensor = _native.Tensor()
+        _fill(ds_tensor, ds.__array_interface__["data"][0], _native.F64, ds.shape)
+        gradients: List[Optional[np.ndarray]] = [None] * len(arrays)
+        grads = (_native.Tensor * len(arrays))()
+        gradients[0] = np.empty_like(arrays[0])
+        _fill(grads[0], gradients[0].__array_interface__["data"][0], codes[0], arrays[0].shape)
+        threads = threads if threads is not None else _default_threads()
+        _raise_for(_native.lk_loss_backward(self._desc, self._params, inputs, len(inputs), ctypes.byref(ds_tensor),
+                                            grads, _context(threads)))
+        return tuple(gradients)
 
 
 def _restore_loss(name: str, spec: str) -> Loss:

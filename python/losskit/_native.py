@@ -96,3 +96,17 @@ lk_loss_compute = _prototype(
 lk_context_create = _prototype("lk_context_create", _int, _int, ctypes.POINTER(_vp))
 lk_context_destroy = _prototype("lk_context_destroy", None, _vp)
 lk_context_threads = _prototype("lk_context_threads", _int, _vp)
+lk_loss_has_stats = _prototype("lk_loss_has_stats", _int, _vp)
+lk_loss_stats_shape = _prototype(
+    "lk_loss_stats_shape", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor)
+)
+lk_loss_stats = _prototype("lk_loss_stats", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor), _vp)
+lk_loss_finalize_shape = _prototype(
+    "lk_loss_finalize_shape", _int, _vp, _vp, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor)
+)
+lk_loss_finalize = _prototype(
+    "lk_loss_finalize", _int, _vp, _vp, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), ctypes.POINTER(Tensor)
+)
+lk_loss_backward = _prototype(
+    "lk_loss_backward", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors, _vp
+)

@@ -26,7 +26,9 @@ import inspect
 import os
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 import torch
+
 import losskit
 from losskit import Loss, LosskitError, _native
 
@@ -120,15 +122,60 @@ class LossModule(torch.nn.Module):
         """The underlying losskit.Loss (parameters live in the C library)."""
         return self.__dict__["_runner"]
 
-    def forward(self, *inputs: Any) -> torch.Tensor:
+    def _prepared(self, inputs) -> List[torch.Tensor]:
         runner = self.__dict__["_runner"]
         if len(inputs) != len(runner.input_names):
             names = ", ".join(runner.input_names)
             raise TypeError(f"{type(self).__name__} takes {len(runner.input_names)} inputs ({names}); got {len(inputs)}")
-        prepared = [_prepare(t, s, self.loss_name) for t, s in zip(inputs, runner.info["inputs"])]
+        return [_prepare(t, s, self.loss_name) for t, s in zip(inputs, runner.info["inputs"])]
+
+    def forward(self, *inputs: Any) -> torch.Tensor:
+        runner = self.__dict__["_runner"]
+        prepared = self._prepared(inputs)
+        if runner.info["stats"] and runner.get("reduction") == "none":
+            # one value per term: weighing the terms needs the statistics path
+            stats = torch.from_numpy(runner.stats(*[t.numpy() for t in prepared], threads=_threads()))
+            return _StatsFunction.apply(runner, prepared, stats, 0, *inputs)
         # Autograd sees the inputs as given (its graph edges); the library reads the
         # prepared (detached, contiguous) views.
         return _LossFunction.apply(runner, prepared, *inputs)
+
+    # the statistics API (losses built on per-class sums) ------------------
+    def stats(self, *inputs: Any) -> torch.Tensor:
+        """The per-image, per-class sums of these images: float64 (N, C, K), no
+        gradient. Gather every worker's along axis 0, in image order (for
+        instance with torch.distributed.all_gather), and pass the result to
+        ``loss_from_stats``."""
+        runner = self.__dict__["_runner"]
+        self._require_stats()
+        prepared = self._prepared(inputs)
+        return torch.from_numpy(runner.stats(*[t.numpy() for t in prepared], threads=_threads()))
+
+    def loss_from_stats(self, *inputs: Any, stats: torch.Tensor, first_image: int = 0) -> torch.Tensor:
+        """The loss of the whole batch whose gathered stats are ``stats`` (N, C, K),
+        differentiable with respect to the local ``inputs``, which are the images
+        ``first_image`` to ``first_image + len(input) - 1`` of that batch. The
+        value equals one call on the whole batch, bit for bit, and the gradient
+        is the whole batch's loss's gradient with respect to the local inputs.
+        (With DistributedDataParallel, which averages gradients over the
+        workers, multiply the loss by the world size.)"""
+        runner = self.__dict__["_runner"]
+        self._require_stats()
+        prepared = self._prepared(inputs)
+        stats = torch.as_tensor(stats).detach().to(device="cpu", dtype=torch.float64).contiguous()
+        rows = prepared[0].shape[0]
+        if stats.dim() != 3 or not 0 <= first_image <= stats.shape[0] - rows:
+            raise LosskitError(
+                f"loss '{runner.name}': stats of shape {tuple(stats.shape)} have no rows "
+                f"[{first_image}, {first_image + rows}) for the {rows} local images",
+                "LK_ESHAPE",
+            )
+        return _StatsFunction.apply(runner, prepared, stats, int(first_image), *inputs)
+
+    def _require_stats(self) -> None:
+        if not self.__dict__["_runner"].info["stats"]:
+            raise LosskitError(f"loss '{self.loss_name}' has no statistics API (it is not built on "
+                               "per-class sums)", "LK_EINVAL")
 
     def extra_repr(self) -> str:
         return self.runner.spec()
@@ -182,6 +229,50 @@ class _LossFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: a second derivative must not be a silent 0
             result = [None if r is None else _NoSecondDerivative.apply(r.detach().requires_grad_()) for r in result]
         return tuple(result)
+
+
+class _StatsFunction(torch.autograd.Function):
+    """A region loss from the whole batch's stats: forward finalizes them;
+    backward weighs the local images' rows of d loss / d stats by the incoming
+    gradient (each term's derivative lies in the rows of the sums it reads)
+    and runs the library's backward pass over the local inputs."""
+
+    @staticmethod
+    def forward(ctx, runner: Loss, prepared: List[torch.Tensor], stats: torch.Tensor, first_image: int,
+                *originals: torch.Tensor) -> torch.Tensor:
+        wanted = ctx.needs_input_grad[4]
+        value_dtype = np.float32 if prepared[0].dtype == torch.float32 else np.float64
+        value, ds = runner.finalize(stats.numpy(), grad=wanted, dtype=value_dtype)
+        rows = prepared[0].shape[0]
+        ctx.runner, ctx.prepared, ctx.n_inputs = runner, prepared, len(originals)
+        ctx.ds = None if ds is None else ds[first_image:first_image + rows]
+        return torch.from_numpy(np.array(value, dtype=value_dtype))
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        result: List[Optional[torch.Tensor]] = [None] * (4 + ctx.n_inputs)
+        if ctx.ds is not None:
+            ds = _weigh_terms(ctx.runner, ctx.ds, grad_output.detach().double().numpy())
+            grads = ctx.runner.backward(*[t.numpy() for t in ctx.prepared], dloss_dstats=ds, threads=_threads())
+            result[4] = torch.from_numpy(grads[0])
+        if torch.is_grad_enabled():
+            result = [None if r is None else _NoSecondDerivative.apply(r.requires_grad_()) for r in result]
+        return tuple(result)
+
+
+def _weigh_terms(runner: Loss, ds: np.ndarray, upstream: np.ndarray) -> np.ndarray:
+    """d (sum_t upstream_t loss_t) / d stats from d (sum_t loss_t) / d stats: the
+    rows a term reads, scaled by its upstream gradient (the rule of
+    lk_loss_finalize in include/losskit.h)."""
+    if upstream.ndim == 0:
+        return ds * upstream
+    if runner.info["stats"] == "per_group":  # (N,): one term per image
+        return ds * upstream[:, None, None]
+    classes = ds.shape[1]
+    first = 1 if classes > 1 and "include_background" in runner.param_names and not runner.get("include_background") else 0
+    weights = np.zeros(upstream.shape[:-1] + (classes,))  # (N, C), or (C,) with batch=true
+    weights[..., first:] = upstream
+    return ds * weights[..., None]
 
 
 class _NoSecondDerivative(torch.autograd.Function):

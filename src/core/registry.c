@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/loss.h"
+#include "core/region.h"
 
 #define LK_LOSS(name) extern const lk_loss_desc lk_loss_##name;
 #include "core/registry_list.h"
@@ -269,7 +270,10 @@ static void append_loss(text *out, const lk_loss_desc *desc)
     append_key(out, "output", 0);
     append_string(out, output_rule_name(desc->output));
     append_key(out, "stats", 0);
-    append_raw(out, desc->region ? "true" : "false");
+    if (!desc->region)
+        append_raw(out, "null");
+    else
+        append_string(out, desc->region->class_term ? "per_class" : "per_group");
     append_key(out, "inputs", 0);
     append_raw(out, "[");
     for (size_t i = 0; i < desc->n_inputs; i++) {

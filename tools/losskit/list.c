@@ -127,6 +127,10 @@ static void print_markdown_loss(FILE *out, const lk_loss_desc *desc)
     fprintf(out, "```\n%s\n```\n\n", lk_loss_formula(desc));
     fprintf(out, "**Reference.** %s\n\n", lk_loss_reference(desc));
     fprintf(out, "**Conventions.** %s\n\n", lk_loss_notes(desc));
+    if (lk_loss_has_stats(desc))
+        fprintf(out, "**Statistics API.** Yes: `lk_loss_stats` / `lk_loss_finalize` / "
+                     "`lk_loss_backward` (Python: `Loss.stats`, `.finalize`, `.backward`; torch: "
+                     "`.stats`, `.loss_from_stats`), for sums gathered across workers.\n\n");
     fprintf(out, "| input | dtypes | shape | gradient | meaning |\n|---|---|---|---|---|\n");
     for (size_t i = 0; i < lk_loss_input_count(desc); i++) {
         const lk_input_info *input = lk_loss_input(desc, i);
