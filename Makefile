@@ -24,10 +24,11 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # The test and benchmark environment, rebuilt when requirements-dev.txt changes.
-$(VENV)/.installed: requirements-dev.txt | deps
+$(VENV)/.installed: requirements-dev.txt requirements-nodeps.txt | deps
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install -q --upgrade pip
 	$(VENV_PY) -m pip install -q -r requirements-dev.txt
+	$(VENV_PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	@touch $@
 
 venv: $(VENV)/.installed
