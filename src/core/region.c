@@ -180,42 +180,7 @@ static size_t LK_T(region_layout)(char *base, int64_t classes, int block, LK_T(r
     return reserve(&offset, 0);
 }
 
-/* p = softmax over the classes of x (class rows `row` apart) into prob [C][stride]. */
-static inline void LK_T(block_softmax)(const lk_real *restrict x, int64_t row, int classes, int len,
-                                       lk_real *restrict prob, int stride, lk_real *restrict max,
-                                       lk_real *restrict sum)
-{
-    for (int j = 0; j < len; j++) max[j] = x[j];
-    for (int c = 1; c < classes; c++) {
-        const lk_real *restrict xc = x + c * row;
-        for (int j = 0; j < len; j++) max[j] = xc[j] > max[j] ? xc[j] : max[j];
-    }
-    for (int j = 0; j < len; j++) sum[j] = 0;
-    for (int c = 0; c < classes; c++) {
-        const lk_real *restrict xc = x + c * row;
-        lk_real *restrict pc = prob + c * stride;
-        for (int j = 0; j < len; j++) {
-            pc[j] = lk_exp_nonpositive(xc[j] - max[j]);
-            sum[j] += pc[j];
-        }
-    }
-    for (int j = 0; j < len; j++) sum[j] = 1 / sum[j];
-    for (int c = 0; c < classes; c++) {
-        lk_real *restrict pc = prob + c * stride;
-        for (int j = 0; j < len; j++) pc[j] *= sum[j];
-    }
-}
-
-static inline void LK_T(block_sigmoid)(const lk_real *restrict x, int64_t row, int classes, int len,
-                                       lk_real *restrict prob, int stride)
-{
-    for (int c = 0; c < classes; c++) {
-        const lk_real *restrict xc = x + c * row;
-        lk_real *restrict pc = prob + c * stride;
-        for (int j = 0; j < len; j++) pc[j] = lk_sigmoid(xc[j]);
-    }
-}
-
+#include "core/class_activation.h"
 #include "core/unit_interval.h"
 
 /* Copies `classes` rows of len values between buffers with row strides. */
@@ -271,9 +236,9 @@ static int LK_T(load_probabilities)(region_run *run, int64_t chunk, int64_t n, i
     if (stored) {
         LK_T(copy_rows)(b->prob, stride, (const lk_real *)run->grad + offset, row, classes, len);
     } else if (run->settings.activation == LK_REGION_SOFTMAX) {
-        LK_T(block_softmax)(x, row, classes, len, b->prob, stride, b->max, b->sum);
+        LK_T(lk_block_softmax)(x, row, classes, len, b->prob, stride, b->max, b->sum);
     } else if (run->settings.activation == LK_REGION_SIGMOID) {
-        LK_T(block_sigmoid)(x, row, classes, len, b->prob, stride);
+        LK_T(lk_block_sigmoid)(x, row, classes, len, b->prob, stride);
     } else {
         int64_t bad = LK_T(lk_first_outside_unit)(x, classes, row, len);
         if (bad >= 0) {

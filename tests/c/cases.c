@@ -169,9 +169,10 @@ static int make_target(lk_case *c, size_t slot, const lk_case_options *options, 
             fill_class_distributions(t, rng);
         else
             fill_labels(c, t, options, rng);
+    } else if (info->domain == LK_DOMAIN_BINARY || !is_float) {
+        for (int64_t i = 0; i < lk_tensor_numel(t); i++) lk_tensor_set(t, i, (double)lk_rng_below(rng, 2));
     } else {
-        for (int64_t i = 0; i < lk_tensor_numel(t); i++)
-            lk_tensor_set(t, i, is_float ? lk_rng_uniform(rng) : (double)lk_rng_below(rng, 2));
+        for (int64_t i = 0; i < lk_tensor_numel(t); i++) lk_tensor_set(t, i, lk_rng_uniform(rng));
     }
     return 1;
 }
