@@ -18,8 +18,9 @@
  *
  * J_k - J_{k-1} is the k-th component of the Lovász gradient of the Jaccard
  * loss, and d loss / d e_(k) = (J_k - J_{k-1}) h'(e_(k)), pushed to p
- * (de/dp = -1 on the foreground, +1 elsewhere) and through the softmax, or to
- * x. At ties the loss is continuous and this is one subgradient: that of the
+ * (de/dp = -1 on the foreground, +1 elsewhere: e is 1 - p or p on the
+ * probabilities' domain, also at p = 0 or 1, where torch's abs would give 0)
+ * and through the softmax, or to x. At ties the loss is continuous and this is one subgradient: that of the
  * pixel order, as torch.sort(stable=True) gives it.
  *
  * The sort is a stable LSD radix sort of the errors' bits (core/radix_sort.h),

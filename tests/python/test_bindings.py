@@ -38,6 +38,8 @@ def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
         else:
             ignore = loss.get("ignore_index") if "ignore_index" in loss.params else None
             target = labels_for(shape, generator, ignore)
+    elif target_slot["domain"] == "binary":  # a 0/1 mask
+        target = (torch.rand(shape, generator=generator) < 0.5).to(dtype)
     else:
         target = torch.rand(shape, generator=generator, dtype=torch.float64).to(dtype)
     return scores, target
