@@ -106,6 +106,14 @@ void lk_parallel_for(lk_context *ctx, int64_t n_tasks, lk_task_fn fn, void *arg)
     pthread_mutex_unlock(&ctx->submit_lock);
 }
 
+void lk_parallel_for_items(lk_context *ctx, int64_t n_tasks, int64_t items, lk_task_fn fn, void *arg)
+{
+    if (items < LK_PARALLEL_MIN_ITEMS)
+        run_serially(n_tasks, fn, arg);
+    else
+        lk_parallel_for(ctx, n_tasks, fn, arg);
+}
+
 static void stop_workers(lk_context *ctx, int started)
 {
     pthread_mutex_lock(&ctx->lock);

@@ -19,6 +19,13 @@ typedef void (*lk_task_fn)(void *arg, int64_t task, int worker);
  * threads, the calling thread included, and returns when all are done. */
 void lk_parallel_for(lk_context *ctx, int64_t n_tasks, lk_task_fn fn, void *arg);
 
+/* lk_parallel_for for jobs whose tasks together touch `items` elements: below
+ * LK_PARALLEL_MIN_ITEMS the caller runs them alone, since waking the workers
+ * costs more than such a job (the result is the same, see above). */
+void lk_parallel_for_items(lk_context *ctx, int64_t n_tasks, int64_t items, lk_task_fn fn, void *arg);
+
+#define LK_PARALLEL_MIN_ITEMS 16384
+
 /* The default context (created on first use, lives until the process ends). */
 lk_context *lk_default_context(void);
 

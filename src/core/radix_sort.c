@@ -16,6 +16,7 @@
 
 #define DIGIT_BITS 11
 #define BUCKETS (1 << DIGIT_BITS)
+#define SMALL 64 /* below this, a stable insertion sort beats clearing the histograms */
 
 #define LK_TYPED_FILE "core/radix_sort.c"
 #include "core/typed.h"
@@ -36,9 +37,28 @@ static void LK_T(scatter)(const KEY *restrict keys, const uint32_t *restrict pay
     }
 }
 
+static void LK_T(insertion_sort)(KEY *keys, uint32_t *payload, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        KEY key = keys[i];
+        uint32_t value = payload[i];
+        size_t j = i;
+        for (; j > 0 && keys[j - 1] > key; j--) { /* strict: equal keys keep their order */
+            keys[j] = keys[j - 1];
+            payload[j] = payload[j - 1];
+        }
+        keys[j] = key;
+        payload[j] = value;
+    }
+}
+
 LK_HOT void LK_T(lk_radix_sort)(KEY *keys, uint32_t *payload, size_t n, KEY *scratch_keys,
                                 uint32_t *scratch_payload)
 {
+    if (n < SMALL) {
+        LK_T(insertion_sort)(keys, payload, n);
+        return;
+    }
     size_t counts[PASSES][BUCKETS];
     memset(counts, 0, sizeof counts);
     for (size_t i = 0; i < n; i++)

@@ -501,7 +501,7 @@ static void end_run(region_run *run)
 static lk_status run_pass(const lk_call *call, region_run *run, lk_task_fn f32, lk_task_fn f64)
 {
     int64_t chunks = run->images * run->chunks_per_image;
-    lk_parallel_for(call->ctx, chunks, call->inputs[0].dtype == LK_F32 ? f32 : f64, run);
+    lk_parallel_for_items(call->ctx, chunks, lk_numel(run->input), call->inputs[0].dtype == LK_F32 ? f32 : f64, run);
     const lk_chunk_error *error = lk_first_chunk_error(run->errors, chunks);
     return error ? report_error(run, error, call->desc) : LK_OK;
 }

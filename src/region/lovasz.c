@@ -395,7 +395,8 @@ static lk_status report_error(const lovasz_run *run, const lk_chunk_error *error
 static lk_status run_tasks(lovasz_run *run, int64_t n_tasks, lk_task_fn f32, lk_task_fn f64)
 {
     for (int64_t task = 0; task < n_tasks; task++) run->errors[task].index = -1;
-    lk_parallel_for(run->call->ctx, n_tasks, run->call->inputs[0].dtype == LK_F32 ? f32 : f64, run);
+    lk_parallel_for_items(run->call->ctx, n_tasks, lk_numel(&run->call->inputs[0]),
+                          run->call->inputs[0].dtype == LK_F32 ? f32 : f64, run);
     const lk_chunk_error *error = lk_first_chunk_error(run->errors, n_tasks);
     return error ? report_error(run, error) : LK_OK;
 }
@@ -621,7 +622,8 @@ static const lk_param_info lovasz_hinge_params[PH_COUNT] = {
     [PH_IGNORE_INDEX] = LK_PARAM_IGNORE_INDEX,
 };
 
-static const char *const lovasz_hinge_examples[] = {"", "per_image=true", "ignore_index=0", NULL};
+static const char *const lovasz_hinge_examples[] = {"", "per_image=true", "ignore_index=0",
+                                                    "per_image=true,ignore_index=1", NULL};
 
 const lk_loss_desc lk_loss_lovasz_softmax = {
     .name = "lovasz_softmax",

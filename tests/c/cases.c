@@ -201,8 +201,10 @@ int lk_case_make(const lk_loss_desc *desc, const char *spec, const lk_case_optio
             return 0;
         }
     }
-    if (lk_loss_output_shape(desc, out->params, out->inputs, out->n_inputs, &out->loss) != LK_OK) {
-        fprintf(stderr, "  output shape of %s: %s\n", lk_loss_name(desc), lk_last_error());
+    lk_status status = lk_loss_output_shape(desc, out->params, out->inputs, out->n_inputs, &out->loss);
+    if (status != LK_OK) {
+        /* a shape the loss does not take (say RMI's 2-D images) is skipped quietly */
+        if (status != LK_ESHAPE) fprintf(stderr, "  output shape of %s: %s\n", lk_loss_name(desc), lk_last_error());
         lk_case_free(out);
         return 0;
     }

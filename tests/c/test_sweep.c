@@ -27,6 +27,7 @@ static const int64_t sweep_shapes[][6] = {
     {4, 2, 3, 4, 5},    /* 2-D */
     {5, 1, 3, 2, 3, 4}, /* 3-D */
     {4, 1, 3, 1, 1},    /* one pixel */
+    {4, 1, 3, 12, 13},  /* 2-D, large enough for RMI's default windows */
 };
 
 static const lk_dtype target_dtypes[] = {LK_I64, LK_U8, LK_I32, LK_F64, LK_F32};

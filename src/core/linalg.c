@@ -1,0 +1,77 @@
+#include "core/linalg.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LANES 8
+
+int lk_cholesky(double *a, int n)
+{
+    for (int j = 0; j < n; j++) {
+        double diagonal = a[j * n + j];
+        for (int k = 0; k < j; k++) diagonal -= a[j * n + k] * a[j * n + k];
+        if (!(diagonal > 0)) return -1;
+        double root = sqrt(diagonal);
+        a[j * n + j] = root;
+        for (int i = j + 1; i < n; i++) {
+            double value = a[i * n + j];
+            for (int k = 0; k < j; k++) value -= a[i * n + k] * a[j * n + k];
+            a[i * n + j] = value / root;
+        }
+        for (int k = j + 1; k < n; k++) a[j * n + k] = 0;
+    }
+    return 0;
+}
+
+double lk_cholesky_logdet(const double *factor, int n)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++) total += log(factor[i * n + i]);
+    return 2 * total;
+}
+
+void lk_cholesky_inverse(const double *factor, int n, double *inverse)
+{
+    /* column by column: solve L y = e_j, then L^T x = y */
+    for (int j = 0; j < n; j++) {
+        for (int i = 0; i < n; i++) {
+            double value = i == j ? 1 : 0;
+            for (int k = 0; k < i; k++) value -= factor[i * n + k] * inverse[k * n + j];
+            inverse[i * n + j] = value / factor[i * n + i];
+        }
+        for (int i = n - 1; i >= 0; i--) {
+            double value = inverse[i * n + j];
+            for (int k = i + 1; k < n; k++) value -= factor[k * n + i] * inverse[k * n + j];
+            inverse[i * n + j] = value / factor[i * n + i];
+        }
+    }
+}
+
+void lk_matmul(const double *a, const double *b, double *c, int rows, int inner, int cols)
+{
+    memset(c, 0, (size_t)rows * (size_t)cols * sizeof *c);
+    for (int i = 0; i < rows; i++)
+        for (int k = 0; k < inner; k++) {
+            double factor = a[i * inner + k];
+            for (int j = 0; j < cols; j++) c[i * cols + j] += factor * b[k * cols + j];
+        }
+}
+
+/* sum_k a[k] b[k] in LANES partial sums: vectorizes, in a fixed order. */
+static double dot(const double *restrict a, const double *restrict b, int n)
+{
+    double lanes[LANES] = {0};
+    int k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int lane = 0; lane < LANES; lane++) lanes[lane] += a[k + lane] * b[k + lane];
+    for (; k < n; k++) lanes[k % LANES] += a[k] * b[k];
+    double total = 0;
+    for (int lane = 0; lane < LANES; lane++) total += lanes[lane];
+    return total;
+}
+
+void lk_matmul_transposed(const double *a, const double *b, double *c, int rows, int inner, int cols)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) c[i * cols + j] = dot(a + i * inner, b + j * inner, inner);
+}
