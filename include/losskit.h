@@ -164,7 +164,8 @@ typedef enum lk_shape_rule {
     LK_SHAPE_CLASS_TARGET = 1, /* integer labels (N, *spatial) or (N, 1, *spatial),
                                   or float per-class targets shaped like input 0 */
     LK_SHAPE_LIKE_FIRST = 2,   /* exactly the shape of input 0 */
-    LK_SHAPE_ANY = 3           /* any shape of 1 to 5 dims; axis 1, if any, is the class */
+    LK_SHAPE_ANY = 3,          /* any shape of 1 to 5 dims; axis 1, if any, is the class */
+    LK_SHAPE_SCALAR = 4        /* one value: shape () or (1,) */
 } lk_shape_rule;
 
 /* What values an input holds (for documentation and test generation). */

@@ -380,7 +380,9 @@ _BOOL = np.dtype(np.bool_)
 
 
 def _as_array(value: Any, name: str) -> np.ndarray:
-    array = np.ascontiguousarray(value)
+    array = np.asarray(value)
+    if not array.flags.c_contiguous:  # (np.ascontiguousarray would also turn a 0-d array into 1-d)
+        array = np.ascontiguousarray(array)
     if array.dtype == _BOOL:
         array = array.view(np.uint8)
     if array.dtype not in _NUMPY_CODES:

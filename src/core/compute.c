@@ -113,6 +113,9 @@ static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, 
         if (t->ndim < 1 || t->ndim > 5) return shape_error(info->name, t, "of 1 to 5 dimensions");
         return LK_OK;
     case LK_SHAPE_CLASS_TARGET: return check_class_target(info->name, t, &inputs[0]);
+    case LK_SHAPE_SCALAR:
+        if (t->ndim == 0 || (t->ndim == 1 && t->shape[0] == 1)) return LK_OK;
+        return shape_error(info->name, t, "a scalar, shape () or (1,)");
     case LK_SHAPE_LIKE_FIRST:
         if (!lk_same_shape(t, &inputs[0])) {
             char want[LK_SHAPE_TEXT], expected[LK_SHAPE_TEXT + 32];

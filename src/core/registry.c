@@ -172,7 +172,7 @@ static const char *param_type_name(lk_param_type type)
 
 static const char *shape_rule_name(lk_shape_rule rule)
 {
-    static const char *const names[] = {"scores", "class_target", "like_first", "any"};
+    static const char *const names[] = {"scores", "class_target", "like_first", "any", "scalar"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 

@@ -396,8 +396,9 @@ static const lk_param_info rmi_params[P_COUNT] = {
                 "down-sampling before the neighbourhoods (the authors' rmi_pool_way 0, 1; none)"},
     [P_POOL_STRIDE] = {"pool_stride", LK_PARAM_INT, "3", 1, 64, 0, NULL,
                        "pooling kernel and stride (padding stride/2)"},
-    [P_LAMBDA] = {"lambda", LK_PARAM_FLOAT, "0.5", 0, 1, 0, NULL,
-                  "weight of the BCE; 1 - lambda weighs the RMI bound"},
+    [P_LAMBDA] = {"weight_lambda", LK_PARAM_FLOAT, "0.5", 0, 1, 0, NULL,
+                  "lambda: weight of the BCE; 1 - lambda weighs the RMI bound (the authors' "
+                  "weight_lambda)"},
     [P_COVARIANCE_EPS] = {"covariance_eps", LK_PARAM_FLOAT, "0.0005", 0, INFINITY, LK_RANGE_MIN_OPEN,
                           NULL, "added to the covariances' diagonals (the authors' _POS_ALPHA)"},
     [P_IGNORE_INDEX] = {"ignore_index", LK_PARAM_INT, "255", -LK_INT_LIMIT, LK_INT_LIMIT, 0, NULL,
@@ -407,9 +408,9 @@ static const lk_param_info rmi_params[P_COUNT] = {
 static const char *const rmi_examples[] = {
     "",
     "pool=none,radius=2",
-    "pool=avg,pool_stride=2,radius=2,lambda=0",
+    "pool=avg,pool_stride=2,radius=2,weight_lambda=0",
     "pool=max,pool_stride=2,radius=2,ignore_index=1",
-    "pool=none,radius=1,lambda=1",
+    "pool=none,radius=1,weight_lambda=1",
     NULL,
 };
 

@@ -153,6 +153,13 @@ static int make_target(lk_case *c, size_t slot, const lk_case_options *options, 
 {
     const lk_input_info *info = lk_loss_input(c->desc, slot);
     lk_tensor *t = &c->inputs[slot];
+    if (info->shape == LK_SHAPE_SCALAR) { /* a parameter-like input in the prediction's dtype */
+        memset(t, 0, sizeof *t);
+        t->dtype = options->dtype;
+        allocate(t);
+        lk_tensor_set(t, 0, lk_rng_uniform(rng) * 3 - 1);
+        return 1;
+    }
     lk_dtype dtype = options->target_dtype;
     int is_float = dtype == LK_F32 || dtype == LK_F64;
     if (!(info->dtypes & LK_DTYPE_BIT(dtype))) return 0;

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "check.h"
+#include "core/special.h"
 #include "core/vecmath.h"
 #include "ulp.h"
 
@@ -120,6 +121,36 @@ static void test_helpers(void)
     CHECK(lk_inverse_clamped_f64(0) == 0 && lk_inverse_clamped_f64(0.5) == 2);
 }
 
+/* log Gamma against libm's lgamma (this test is single-threaded, so its
+ * signgam does not matter), digamma against exact values and identities. */
+static void test_gamma_functions(void)
+{
+    for (double x = 1e-6; x < 1e6; x *= 1.37) {
+        double expected = lgamma(x);
+        double tolerance = x >= 10 ? 4e-16 * fabs(expected) : 1e-14;
+        CHECK_MSG(fabs(lk_log_gamma(x) - expected) <= tolerance, "log_gamma(%.17g) = %.17g, libm %.17g", x,
+                  lk_log_gamma(x), expected);
+        /* psi(x + 1) = psi(x) + 1 / x, across the series' shift too */
+        double step = lk_digamma(x + 1) - lk_digamma(x) - 1 / x; /* a few ulp of the terms */
+        CHECK_MSG(fabs(step) <= 2e-15 * (1 + fabs(lk_digamma(x)) + 1 / x), "digamma recurrence at %.17g: %.3g", x,
+                  step);
+        /* psi is log Gamma's derivative */
+        if (x > 1e-3 && x < 1e5) {
+            double h = 1e-5 * x, numeric = (lgamma(x + h) - lgamma(x - h)) / (2 * h);
+            CHECK_MSG(fabs(lk_digamma(x) - numeric) <= 1e-7 * (1 + fabs(numeric)), "digamma(%.17g) = %.17g, "
+                      "numeric %.17g", x, lk_digamma(x), numeric);
+        }
+    }
+    const double euler = 0.57721566490153286061;
+    /* within a few ulp of the series' value at the shift (about 13) */
+    CHECK_CLOSE(lk_digamma(1), -euler, 0, 4e-15);
+    CHECK_CLOSE(lk_digamma(0.5), -euler - 2 * log(2.0), 0, 4e-15);
+    CHECK_CLOSE(lk_digamma(10), -euler + 7129.0 / 2520, 0, 4e-15); /* H_9 - gamma */
+    CHECK_CLOSE(lk_log_gamma(1), 0, 0, 4e-15);
+    CHECK_CLOSE(lk_log_gamma(2), 0, 0, 4e-15);
+    CHECK_CLOSE(lk_log_gamma(0.5), 0.5 * log(3.14159265358979323846), 0, 4e-15);
+}
+
 int main(int argc, char **argv)
 {
     static const lk_test tests[] = {
@@ -128,6 +159,7 @@ int main(int argc, char **argv)
         {"nonpositive_exp", test_nonpositive_exp},
         {"special_values", test_special_values},
         {"helpers", test_helpers},
+        {"gamma_functions", test_gamma_functions},
     };
     return lk_test_main(tests, sizeof tests / sizeof tests[0], argc, argv);
 }

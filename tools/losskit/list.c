@@ -83,6 +83,7 @@ static const char *shape_text(const lk_input_info *input)
                                                : "(N, *spatial) or (N, 1, *spatial)";
     case LK_SHAPE_LIKE_FIRST: return "like input";
     case LK_SHAPE_ANY: return "any, 1-5 dims";
+    case LK_SHAPE_SCALAR: return "() or (1,)";
     }
     return "?";
 }
