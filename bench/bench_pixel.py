@@ -5,19 +5,13 @@ have the loss, on the same inputs, at the same thread count, in one run.
     python bench/bench_pixel.py [--threads 1 2] [--shapes 8,4,128,128 2,4,64,96,96]
                                 [--losses cross_entropy focal ...] [--no-compile] [--repeats 15]
 
-Every implementation is timed the way a training step uses it: the loss of a
-leaf tensor, then .backward(). Implementations take turns, round after round,
-and each keeps its best time (on a shared machine the median wanders with the
-neighbours' load; the best is what the code can do); "ratio" is the other
-implementation's time over losskit's
-(above 1: losskit is faster); "GB/s" is the bytes losskit must move (inputs
-read, gradient written) over its time.
+How each implementation is timed, and what "ratio" and "GB/s" mean: see
+bench/timing.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import torch
@@ -25,6 +19,7 @@ import torch.nn.functional as F
 
 import losskit
 import losskit.torch as lkt
+from timing import TABLE_HEADER, best_times, bytes_moved, print_rows
 
 warnings.filterwarnings("ignore")
 
@@ -85,32 +80,6 @@ LOSSES = {
 }
 
 
-def best_times(functions, x, target, repeats):
-    """Best seconds of fn(x, target).backward() on a leaf, for each function.
-    Rounds go through all functions in turn, so that a burst of load from the
-    machine's neighbours hits every implementation alike."""
-    leaf = x.detach().clone().requires_grad_(True)
-
-    def step(fn):
-        leaf.grad = None
-        fn(leaf, target).backward()
-
-    for fn in functions.values():
-        for _ in range(3):
-            step(fn)
-    best = {name: float("inf") for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            step(fn)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
-def bytes_moved(x, target):
-    return 2 * x.numel() * x.element_size() + target.numel() * target.element_size()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -122,8 +91,7 @@ def main():
 
     torch.manual_seed(0)
     print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, best of {args.repeats}\n")
-    print("| loss | shape | threads | implementation | ms | ratio | losskit GB/s |")
-    print("|---|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     for shape_text in args.shapes:
         shape = tuple(int(v) for v in shape_text.split(","))
         x = torch.randn(shape)
@@ -140,13 +108,7 @@ def main():
             for threads in args.threads:
                 torch.set_num_threads(threads)
                 times = best_times({"losskit": make_ours(), **implementations}, x, target, args.repeats)
-                ours_time = times.pop("losskit")
-                gbps = bytes_moved(x, target) / ours_time / 1e9
-                print(f"| {name} | {shape_text} | {threads} | losskit | {ours_time * 1e3:.3f} | 1.00 | {gbps:.1f} |",
-                      flush=True)
-                for label, other in times.items():
-                    print(f"| {name} | {shape_text} | {threads} | {label} | {other * 1e3:.3f} | "
-                          f"{other / ours_time:.2f} | |", flush=True)
+                print_rows(name, shape_text, threads, times, bytes_moved(x, target))
 
 
 if __name__ == "__main__":

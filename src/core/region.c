@@ -194,7 +194,7 @@ static inline void LK_T(copy_rows)(lk_real *to, int64_t to_row, const lk_real *f
 /* g and the valid flags of the block [first, first + len) of image n.
  * Returns 0, or records the chunk's first invalid label or target and
  * returns -1. */
-static int LK_T(load_targets)(region_run *run, int64_t chunk, int64_t n, int64_t first, int len,
+static inline int LK_T(load_targets)(region_run *run, int64_t chunk, int64_t n, int64_t first, int len,
                               LK_T(region_buffers) *b)
 {
     int classes = (int)run->classes, stride = run->block;
@@ -206,10 +206,12 @@ static int LK_T(load_targets)(region_run *run, int64_t chunk, int64_t n, int64_t
             record_error(run, chunk, ERROR_IN_LABELS, pixel + bad);
             return -1;
         }
+        const int32_t *restrict label = b->label;
+        const uint8_t *restrict valid = b->valid;
         for (int c = 0; c < classes; c++) {
             lk_real *restrict gc = b->target + c * stride;
             int32_t wanted = c + run->settings.foreground;
-            for (int j = 0; j < len; j++) gc[j] = b->label[j] == wanted && b->valid[j] ? 1 : 0;
+            for (int j = 0; j < len; j++) gc[j] = (label[j] == wanted) & (valid[j] != 0) ? 1 : 0;
         }
         return 0;
     }
@@ -227,7 +229,7 @@ static int LK_T(load_targets)(region_run *run, int64_t chunk, int64_t n, int64_t
 
 /* p of the block, from the activation or (with `stored`) from the gradient
  * buffer. Returns 0, or records an invalid probability and returns -1. */
-static int LK_T(load_probabilities)(region_run *run, int64_t chunk, int64_t n, int64_t first,
+static inline int LK_T(load_probabilities)(region_run *run, int64_t chunk, int64_t n, int64_t first,
                                     int len, int stored, LK_T(region_buffers) *b)
 {
     int classes = (int)run->classes, stride = run->block;
