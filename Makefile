@@ -67,6 +67,7 @@ bench: package
 	$(BUILD)/bench/bench_vecmath
 	$(VENV_PY) bench/bench_overhead.py
 	$(VENV_PY) bench/bench_pixel.py
+	$(VENV_PY) bench/bench_region.py
 
 docs: build
 	$(LOSSKIT) list --markdown > docs/losses.md

@@ -62,7 +62,8 @@ LK_HOT void LK_T(lk_radix_sort)(KEY *keys, uint32_t *payload, size_t n, KEY *scr
     size_t counts[PASSES][BUCKETS];
     memset(counts, 0, sizeof counts);
     for (size_t i = 0; i < n; i++)
-        for (int pass = 0; pass < PASSES; pass++) counts[pass][(keys[i] >> (pass * DIGIT_BITS)) & (BUCKETS - 1)]++;
+        for (int pass = 0; pass < PASSES; pass++)
+            counts[pass][(keys[i] >> (pass * DIGIT_BITS)) & (BUCKETS - 1)]++;
     KEY *from_keys = keys, *to_keys = scratch_keys;
     uint32_t *from_payload = payload, *to_payload = scratch_payload;
     for (int pass = 0; pass < PASSES && n > 0; pass++) {

@@ -38,13 +38,13 @@
 #include "core/context.h"
 #include "core/error.h"
 #include "core/hot.h"
+#include "core/scratch.h"
 #include "core/tensor.h"
 #include "core/vecmath.h"
 
 #define REGION_BLOCK 64
 #define REGION_BLOCK_ELEMS 4096 /* classes x block, per class-major buffer */
 #define LANES 8
-#define SCRATCH_ALIGN 64
 
 enum { ERROR_IN_INPUT = 0, ERROR_IN_LABELS = 1, ERROR_IN_TARGET = 2 };
 
@@ -117,13 +117,6 @@ static int block_length(int64_t classes)
     return length >= 1 ? (int)length : 1;
 }
 
-static size_t reserve(size_t *offset, size_t bytes)
-{
-    size_t start = (*offset + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
-    *offset = start + bytes;
-    return start;
-}
-
 static void record_error(region_run *run, int64_t chunk, int which, int64_t index)
 {
     run->errors[chunk].index = index;
@@ -156,28 +149,18 @@ typedef struct LK_T(region_buffers) {
 /* Lays the buffers out from base (base NULL: only computes the size). */
 static size_t LK_T(region_layout)(char *base, int64_t classes, int block, LK_T(region_buffers) *out)
 {
-    LK_T(region_buffers) sizes_only;
-    if (!out) out = &sizes_only;
-    size_t offset = 0;
-    size_t wide = (size_t)classes * (size_t)block * sizeof(lk_real);
-    size_t narrow = (size_t)block * sizeof(lk_real);
-    lk_real **wide_buffers[] = {&out->prob, &out->target, &out->upstream};
-    lk_real **narrow_buffers[] = {&out->scratch, &out->max, &out->sum};
-    for (size_t i = 0; i < sizeof wide_buffers / sizeof wide_buffers[0]; i++) {
-        size_t start = reserve(&offset, wide);
-        *wide_buffers[i] = base ? (lk_real *)(void *)(base + start) : NULL;
-    }
-    for (size_t i = 0; i < sizeof narrow_buffers / sizeof narrow_buffers[0]; i++) {
-        size_t start = reserve(&offset, narrow);
-        *narrow_buffers[i] = base ? (lk_real *)(void *)(base + start) : NULL;
-    }
-    size_t label_start = reserve(&offset, (size_t)block * sizeof(int32_t));
-    size_t valid_start = reserve(&offset, (size_t)block);
-    size_t lanes_start = reserve(&offset, (size_t)classes * LK_STATS * LANES * sizeof(double));
-    out->label = base ? (int32_t *)(void *)(base + label_start) : NULL;
-    out->valid = base ? (uint8_t *)(base + valid_start) : NULL;
-    out->lanes = base ? (double *)(void *)(base + lanes_start) : NULL;
-    return reserve(&offset, 0);
+    lk_scratch s = {base, 0};
+    size_t wide = (size_t)classes * (size_t)block * sizeof(lk_real), narrow = (size_t)block * sizeof(lk_real);
+    out->prob = lk_scratch_take(&s, wide);
+    out->target = lk_scratch_take(&s, wide);
+    out->upstream = lk_scratch_take(&s, wide);
+    out->scratch = lk_scratch_take(&s, narrow);
+    out->max = lk_scratch_take(&s, narrow);
+    out->sum = lk_scratch_take(&s, narrow);
+    out->label = lk_scratch_take(&s, (size_t)block * sizeof(int32_t));
+    out->valid = lk_scratch_take(&s, (size_t)block);
+    out->lanes = lk_scratch_take(&s, (size_t)classes * LK_STATS * LANES * sizeof(double));
+    return lk_scratch_size(&s);
 }
 
 #include "core/class_activation.h"
@@ -471,7 +454,8 @@ static lk_status start_run(const lk_call *call, region_run *run)
     run->labels = lk_dtype_is_label(target->dtype) ? target : NULL;
     run->target = run->labels ? NULL : target;
     run->settings = lk_region_settings_from(call->params, call->classes);
-    run->sums = call->desc->region->sums(call->params);
+    const lk_region_ops *ops = call->desc->region;
+    run->sums = ops->sums ? ops->sums(call->params) : ops->fixed_sums;
     if (run->settings.absent != LK_ABSENT_KEEP) run->sums |= LK_STAT_BIT(LK_STAT_G);
     run->confusion = call->desc->region->confusion;
     run->images = call->batch;
@@ -482,10 +466,10 @@ static lk_status start_run(const lk_call *call, region_run *run)
     run->block = block_length(call->classes);
     run->grad = call->grads[0].data;
     int f32 = call->inputs[0].dtype == LK_F32;
-    run->scratch_size = f32 ? region_layout_f32(NULL, run->classes, run->block, NULL)
-                            : region_layout_f64(NULL, run->classes, run->block, NULL);
+    run->scratch_size = f32 ? region_layout_f32(NULL, run->classes, run->block, &(region_buffers_f32){0})
+                            : region_layout_f64(NULL, run->classes, run->block, &(region_buffers_f64){0});
     int64_t chunks = run->images * run->chunks_per_image;
-    run->scratch = aligned_alloc(SCRATCH_ALIGN, run->scratch_size * (size_t)lk_context_threads(call->ctx));
+    run->scratch = aligned_alloc(LK_SCRATCH_ALIGN, run->scratch_size * (size_t)lk_context_threads(call->ctx));
     run->errors = malloc((size_t)chunks * sizeof *run->errors);
     if (!run->scratch || !run->errors) return lk_fail(LK_ENOMEM, "out of memory for the region driver");
     for (int64_t chunk = 0; chunk < chunks; chunk++) run->errors[chunk].index = -1;
@@ -503,7 +487,8 @@ static void end_run(region_run *run)
 static lk_status run_pass(const lk_call *call, region_run *run, lk_task_fn f32, lk_task_fn f64)
 {
     int64_t chunks = run->images * run->chunks_per_image;
-    lk_parallel_for_items(call->ctx, chunks, lk_numel(run->input), call->inputs[0].dtype == LK_F32 ? f32 : f64, run);
+    lk_task_fn fn = call->inputs[0].dtype == LK_F32 ? f32 : f64;
+    lk_parallel_for_items(call->ctx, chunks, lk_numel(run->input), fn, run);
     const lk_chunk_error *error = lk_first_chunk_error(run->errors, chunks);
     return error ? report_error(run, error, call->desc) : LK_OK;
 }

@@ -64,7 +64,8 @@ typedef double (*lk_group_term_fn)(const lk_region_group *group, const double *s
 typedef unsigned (*lk_region_sums_fn)(const lk_params *params);
 
 typedef struct lk_region_ops {
-    lk_region_sums_fn sums;
+    unsigned fixed_sums;         /* LK_STAT_BIT of every sum the loss reads, if they are fixed */
+    lk_region_sums_fn sums;      /* else: the sums for its parameters (Dice's squared_pred) */
     int confusion;               /* reads the confusion block (K = LK_STATS + C) */
     lk_class_term_fn class_term; /* per-class losses, else NULL */
     lk_group_term_fn group_term; /* per-group losses, else NULL */
@@ -130,6 +131,17 @@ int64_t lk_region_row_length(const lk_loss_desc *desc, int64_t classes);
     {"reduction", LK_PARAM_CHOICE, "mean", 0, 0, 0, "mean|sum|none",                       \
      "mean: the mean of the terms (classes x images, or classes with batch=true); sum: "   \
      "their sum; none: one value per term"}
+
+/* The parameters every per-class region loss has, as designated initializers
+ * of its parameter table: the file's enum names their positions P_*. */
+#define LK_REGION_CLASS_PARAMS                                                             \
+    [P_INCLUDE_BACKGROUND] = LK_PARAM_INCLUDE_BACKGROUND,                                  \
+    [P_ACTIVATION] = LK_PARAM_REGION_ACTIVATION, [P_BATCH] = LK_PARAM_BATCH,               \
+    [P_WEIGHT] = LK_PARAM_REGION_WEIGHT, [P_IGNORE_INDEX] = LK_PARAM_IGNORE_INDEX,         \
+    [P_ABSENT_CLASSES] = LK_PARAM_ABSENT_CLASSES, [P_REDUCTION] = LK_PARAM_REGION_REDUCTION
+
+/* The fields of an lk_loss_desc that make it a region loss run by the driver. */
+#define LK_REGION_LOSS(ops) .output = LK_OUTPUT_REGION, .compute = lk_region_compute, .region = &(ops)
 
 /* The region losses' target slot (their prediction is LK_INPUT_SCORES). */
 #define LK_INPUT_REGION_TARGET                                                             \

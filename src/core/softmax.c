@@ -17,11 +17,11 @@
 #include "core/context.h"
 #include "core/error.h"
 #include "core/hot.h"
+#include "core/scratch.h"
 #include "core/tensor.h"
 #include "core/vecmath.h"
 
 #define LK_SOFTMAX_BLOCK_ELEMS 4096 /* classes x block, per class-major buffer */
-#define LK_SCRATCH_ALIGN 64
 
 enum { ERROR_IN_INPUT = 0, ERROR_IN_LABELS = 1, ERROR_IN_TARGET = 2 };
 
@@ -35,14 +35,6 @@ typedef struct softmax_run {
     int64_t *valid_counts; /* one per chunk */
     lk_chunk_error *errors;
 } softmax_run;
-
-/* Reserves bytes at *offset (aligned) and returns where they start. */
-static size_t reserve(size_t *offset, size_t bytes)
-{
-    size_t start = (*offset + LK_SCRATCH_ALIGN - 1) / LK_SCRATCH_ALIGN * LK_SCRATCH_ALIGN;
-    *offset = start + bytes;
-    return start;
-}
 
 static int block_length(int64_t classes)
 {
@@ -84,7 +76,7 @@ typedef struct LK_T(buffers) {
 /* Lays the buffers out from base (base NULL: only computes the size). */
 static size_t LK_T(layout)(char *base, int64_t classes, int block, LK_T(buffers) *out)
 {
-    size_t offset = 0;
+    lk_scratch s = {base, 0};
     size_t wide = (size_t)classes * (size_t)block * sizeof(lk_real);
     size_t narrow = (size_t)block * sizeof(lk_real);
     lk_real **wide_buffers[] = {&out->input, &out->target, &out->prob, &out->logp,
@@ -93,21 +85,14 @@ static size_t LK_T(layout)(char *base, int64_t classes, int block, LK_T(buffers)
                                   &out->prob_label, &out->logp_label, &out->rest_label,
                                   &out->loss, &out->coef_prob, &out->coef_label,
                                   &out->grad_prob, &out->grad_label, &out->grad_class};
-    for (size_t i = 0; i < sizeof wide_buffers / sizeof wide_buffers[0]; i++) {
-        size_t start = reserve(&offset, wide);
-        *wide_buffers[i] = base ? (lk_real *)(void *)(base + start) : NULL;
-    }
-    for (size_t i = 0; i < sizeof narrow_buffers / sizeof narrow_buffers[0]; i++) {
-        size_t start = reserve(&offset, narrow);
-        *narrow_buffers[i] = base ? (lk_real *)(void *)(base + start) : NULL;
-    }
-    size_t label_start = reserve(&offset, (size_t)block * sizeof(int32_t));
-    size_t valid_start = reserve(&offset, (size_t)block);
-    size_t sum_start = reserve(&offset, (size_t)block * sizeof(double));
-    out->label = base ? (int32_t *)(void *)(base + label_start) : NULL;
-    out->valid = base ? (uint8_t *)(base + valid_start) : NULL;
-    out->sum_lanes = base ? (double *)(void *)(base + sum_start) : NULL;
-    return reserve(&offset, 0);
+    for (size_t i = 0; i < sizeof wide_buffers / sizeof wide_buffers[0]; i++)
+        *wide_buffers[i] = lk_scratch_take(&s, wide);
+    for (size_t i = 0; i < sizeof narrow_buffers / sizeof narrow_buffers[0]; i++)
+        *narrow_buffers[i] = lk_scratch_take(&s, narrow);
+    out->label = lk_scratch_take(&s, (size_t)block * sizeof(int32_t));
+    out->valid = lk_scratch_take(&s, (size_t)block);
+    out->sum_lanes = lk_scratch_take(&s, (size_t)block * sizeof(double));
+    return lk_scratch_size(&s);
 }
 
 /* Copies a block that spans images between the (N, C, *spatial) tensor and a

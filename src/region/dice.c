@@ -121,16 +121,10 @@ static const lk_region_ops log_cosh_dice_ops = {.sums = dice_sums, .class_term =
 static const lk_input_info dice_inputs[] = {LK_INPUT_SCORES, LK_INPUT_REGION_TARGET};
 
 static const lk_param_info dice_params[P_COUNT] = {
-    [P_INCLUDE_BACKGROUND] = LK_PARAM_INCLUDE_BACKGROUND,
-    [P_ACTIVATION] = LK_PARAM_REGION_ACTIVATION,
+    LK_REGION_CLASS_PARAMS,
     [P_SQUARED_PRED] = LK_PARAM_SQUARED_PRED,
     [P_SMOOTH_NR] = LK_PARAM_SMOOTH_NR("1e-05"),
     [P_SMOOTH_DR] = LK_PARAM_SMOOTH_DR("1e-05"),
-    [P_BATCH] = LK_PARAM_BATCH,
-    [P_WEIGHT] = LK_PARAM_REGION_WEIGHT,
-    [P_IGNORE_INDEX] = LK_PARAM_IGNORE_INDEX,
-    [P_ABSENT_CLASSES] = LK_PARAM_ABSENT_CLASSES,
-    [P_REDUCTION] = LK_PARAM_REGION_REDUCTION,
 };
 
 static const char *const dice_examples[] = {
@@ -160,9 +154,7 @@ const lk_loss_desc lk_loss_dice = {
     LK_DESC_INPUTS(dice_inputs),
     LK_DESC_PARAMS(dice_params),
     .examples = dice_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &dice_ops,
+    LK_REGION_LOSS(dice_ops),
 };
 
 const lk_loss_desc lk_loss_jaccard = {
@@ -179,9 +171,7 @@ const lk_loss_desc lk_loss_jaccard = {
     LK_DESC_INPUTS(dice_inputs),
     LK_DESC_PARAMS(dice_params),
     .examples = dice_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &jaccard_ops,
+    LK_REGION_LOSS(jaccard_ops),
 };
 
 const lk_loss_desc lk_loss_log_cosh_dice = {
@@ -196,7 +186,5 @@ const lk_loss_desc lk_loss_log_cosh_dice = {
     LK_DESC_INPUTS(dice_inputs),
     LK_DESC_PARAMS(dice_params),
     .examples = dice_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &log_cosh_dice_ops,
+    LK_REGION_LOSS(log_cosh_dice_ops),
 };

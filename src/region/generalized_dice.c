@@ -49,12 +49,6 @@ enum {
 
 enum { WEIGHT_SQUARE = 0, WEIGHT_SIMPLE = 1, WEIGHT_UNIFORM = 2 };
 
-static unsigned generalized_dice_sums(const lk_params *params)
-{
-    (void)params;
-    return LK_STAT_BIT(LK_STAT_PG) | LK_STAT_BIT(LK_STAT_P) | LK_STAT_BIT(LK_STAT_G);
-}
-
 static double volume_weight(int type, double volume)
 {
     if (type == WEIGHT_UNIFORM) return 1;
@@ -104,10 +98,12 @@ static double penalty_generalized_dice_term(const lk_region_group *group, const 
     return loss / spread;
 }
 
-static const lk_region_ops generalized_dice_ops = {.sums = generalized_dice_sums,
+#define GENERALIZED_DICE_SUMS (LK_STAT_BIT(LK_STAT_PG) | LK_STAT_BIT(LK_STAT_P) | LK_STAT_BIT(LK_STAT_G))
+
+static const lk_region_ops generalized_dice_ops = {.fixed_sums = GENERALIZED_DICE_SUMS,
                                                     .group_term = generalized_dice_term};
 static const lk_region_ops penalty_generalized_dice_ops = {
-    .sums = generalized_dice_sums, .group_term = penalty_generalized_dice_term};
+    .fixed_sums = GENERALIZED_DICE_SUMS, .group_term = penalty_generalized_dice_term};
 
 static const lk_input_info generalized_dice_inputs[] = {LK_INPUT_SCORES, LK_INPUT_REGION_TARGET};
 
@@ -165,9 +161,7 @@ const lk_loss_desc lk_loss_generalized_dice = {
     LK_DESC_INPUTS(generalized_dice_inputs),
     LK_DESC_PARAMS(generalized_dice_params),
     .examples = generalized_dice_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &generalized_dice_ops,
+    LK_REGION_LOSS(generalized_dice_ops),
 };
 
 const lk_loss_desc lk_loss_penalty_generalized_dice = {
@@ -181,7 +175,5 @@ const lk_loss_desc lk_loss_penalty_generalized_dice = {
     LK_DESC_INPUTS(generalized_dice_inputs),
     LK_DESC_PARAMS(penalty_generalized_dice_params),
     .examples = penalty_generalized_dice_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &penalty_generalized_dice_ops,
+    LK_REGION_LOSS(penalty_generalized_dice_ops),
 };

@@ -50,12 +50,6 @@ enum {
 
 enum { WEIGHTING_DEFAULT = 0, WEIGHTING_GDL = 1 };
 
-static unsigned wasserstein_sums(const lk_params *params)
-{
-    (void)params;
-    return LK_STAT_BIT(LK_STAT_G);
-}
-
 /* M[l][c], normalized by the largest entry (the 0/1 distance if unset). */
 static double distance(const double *matrix, size_t count, double largest, int64_t classes,
                        int64_t l, int64_t c)
@@ -137,7 +131,7 @@ static lk_status wasserstein_check(const lk_call *call)
 }
 
 static const lk_region_ops wasserstein_ops = {
-    .sums = wasserstein_sums, .confusion = 1, .group_term = wasserstein_term};
+    .fixed_sums = LK_STAT_BIT(LK_STAT_G), .confusion = 1, .group_term = wasserstein_term};
 
 static const lk_input_info wasserstein_inputs[] = {
     LK_INPUT_SCORES,
@@ -187,8 +181,6 @@ const lk_loss_desc lk_loss_generalized_wasserstein_dice = {
     LK_DESC_INPUTS(wasserstein_inputs),
     LK_DESC_PARAMS(wasserstein_params),
     .examples = wasserstein_examples,
-    .output = LK_OUTPUT_REGION,
     .check = wasserstein_check,
-    .compute = lk_region_compute,
-    .region = &wasserstein_ops,
+    LK_REGION_LOSS(wasserstein_ops),
 };

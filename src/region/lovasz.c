@@ -238,7 +238,8 @@ LK_HOT static void LK_T(softmax_task)(void *arg, int64_t task, int worker)
             for (int64_t s = 0; s < spatial; s++) {
                 int is_foreground = label[s] == c;
                 lk_real background_error = p[s], foreground_error = 1 - p[s];
-                out_keys[s] = lk_descending_key_nonnegative(is_foreground ? foreground_error : background_error);
+                lk_real error = is_foreground ? foreground_error : background_error;
+                out_keys[s] = lk_descending_key_nonnegative(error);
                 out_payload[s] = (base + (uint32_t)s) << 1 | (uint32_t)is_foreground;
                 present += (size_t)is_foreground;
             }
@@ -481,7 +482,8 @@ static double combine_terms(const lk_call *call, lovasz_run *run)
         for (int64_t k = 0; k < run->classes_per_group; k++) {
             int64_t task = g * run->classes_per_group + k;
             counted += run->task_counted[task];
-            group_total += run->task_counted[task] ? class_weight(call, run->task_class[task]) * run->task_loss[task] : 0;
+            if (run->task_counted[task])
+                group_total += class_weight(call, run->task_class[task]) * run->task_loss[task];
         }
         double share = counted ? 1 / ((double)counted * (double)run->groups) : 0;
         total += group_total * share;
@@ -523,7 +525,8 @@ static lk_status lovasz_softmax_compute(const lk_call *call)
     size_t count;
     lk_param_list(call->params, PS_CLASS_LIST, &count);
     int64_t tasks = groups * (count ? (int64_t)count : call->classes);
-    lk_status status = start_run(call, &run, per_image, PS_IGNORE_INDEX, call->classes, call->spatial, tasks, chunks);
+    lk_status status =
+        start_run(call, &run, per_image, PS_IGNORE_INDEX, call->classes, call->spatial, tasks, chunks);
     if (status == LK_OK) status = select_classes(call, &run);
     size_t pixels = (size_t)lk_numel(&call->inputs[0]);
     size_t element = lk_dtype_size(call->inputs[0].dtype);
@@ -546,7 +549,8 @@ static lk_status lovasz_softmax_compute(const lk_call *call)
     if (status == LK_OK) status = run_tasks(&run, chunks, prepare_chunk_f32, prepare_chunk_f64);
     if (status == LK_OK) status = run_tasks(&run, tasks, softmax_task_f32, softmax_task_f64);
     double total = status == LK_OK ? combine_terms(call, &run) : 0;
-    if (status == LK_OK && run.upstream) status = run_tasks(&run, chunks, backward_chunk_f32, backward_chunk_f64);
+    if (status == LK_OK && run.upstream)
+        status = run_tasks(&run, chunks, backward_chunk_f32, backward_chunk_f64);
     if (status == LK_OK) status = lk_finish_loss(call, total, 1);
     free(prob_scratch);
     end_run(&run);
@@ -562,7 +566,8 @@ static lk_status lovasz_hinge_compute(const lk_call *call)
     int64_t per_image_elements = lk_numel(&call->inputs[0]) / call->batch;
     int64_t groups = per_image ? call->batch : 1;
     int64_t chunks = lk_chunk_count(call->batch * per_image_elements);
-    lk_status status = start_run(call, &run, per_image, PH_IGNORE_INDEX, 1, per_image_elements, groups, chunks);
+    lk_status status =
+        start_run(call, &run, per_image, PH_IGNORE_INDEX, 1, per_image_elements, groups, chunks);
     run.hinge = 1;
     if (status == LK_OK) status = run_tasks(&run, chunks, hinge_prepare_chunk_f32, hinge_prepare_chunk_f64);
     if (status == LK_OK) status = run_tasks(&run, groups, hinge_task_f32, hinge_task_f64);

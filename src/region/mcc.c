@@ -46,13 +46,6 @@ enum {
     P_COUNT
 };
 
-static unsigned mcc_sums(const lk_params *params)
-{
-    (void)params;
-    return LK_STAT_BIT(LK_STAT_PG) | LK_STAT_BIT(LK_STAT_P) | LK_STAT_BIT(LK_STAT_G) |
-           LK_STAT_BIT(LK_STAT_N);
-}
-
 static double mcc_term(const lk_region_group *group, int64_t c, const double *s, double upstream,
                        double *ds)
 {
@@ -83,22 +76,20 @@ static double mcc_term(const lk_region_group *group, int64_t c, const double *s,
     return 1 - mcc;
 }
 
-static const lk_region_ops mcc_ops = {.sums = mcc_sums, .class_term = mcc_term};
+static const lk_region_ops mcc_ops = {
+    .fixed_sums = LK_STAT_BIT(LK_STAT_PG) | LK_STAT_BIT(LK_STAT_P) | LK_STAT_BIT(LK_STAT_G) |
+                  LK_STAT_BIT(LK_STAT_N),
+    .class_term = mcc_term,
+};
 
 static const lk_input_info mcc_inputs[] = {LK_INPUT_SCORES, LK_INPUT_REGION_TARGET};
 
 static const lk_param_info mcc_params[P_COUNT] = {
-    [P_INCLUDE_BACKGROUND] = LK_PARAM_INCLUDE_BACKGROUND,
-    [P_ACTIVATION] = LK_PARAM_REGION_ACTIVATION,
+    LK_REGION_CLASS_PARAMS,
     [P_SMOOTH_NR] = LK_PARAM_SMOOTH_NR("0"),
     [P_SMOOTH_DR] = LK_PARAM_SMOOTH_DR("1e-05"),
     [P_EPS] = {"eps", LK_PARAM_FLOAT, "0", 0, INFINITY, 0, NULL,
                "added to each of TP, FP, FN and TN (smp's eps)"},
-    [P_BATCH] = LK_PARAM_BATCH,
-    [P_WEIGHT] = LK_PARAM_REGION_WEIGHT,
-    [P_IGNORE_INDEX] = LK_PARAM_IGNORE_INDEX,
-    [P_ABSENT_CLASSES] = LK_PARAM_ABSENT_CLASSES,
-    [P_REDUCTION] = LK_PARAM_REGION_REDUCTION,
 };
 
 static const char *const mcc_examples[] = {
@@ -123,7 +114,5 @@ const lk_loss_desc lk_loss_mcc = {
     LK_DESC_INPUTS(mcc_inputs),
     LK_DESC_PARAMS(mcc_params),
     .examples = mcc_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &mcc_ops,
+    LK_REGION_LOSS(mcc_ops),
 };

@@ -49,6 +49,7 @@
 #include "core/labels.h"
 #include "core/linalg.h"
 #include "core/loss.h"
+#include "core/scratch.h"
 #include "core/tensor.h"
 #include "core/vecmath.h"
 
@@ -89,20 +90,24 @@ typedef struct rmi_buffers {
 
 static size_t rmi_layout(const rmi_geometry *geo, char *base, rmi_buffers *out)
 {
-    size_t image = (size_t)(geo->height * geo->width), pooled = (size_t)(geo->pooled_height * geo->pooled_width);
-    size_t points = (size_t)geo->dim * (size_t)(geo->points_height * geo->points_width);
-    size_t square = (size_t)geo->dim * (size_t)geo->dim, offset = 0;
-    double **arrays[] = {&out->q, &out->g, &out->dq, &out->slope, &out->bce_grad, &out->pooled_q, &out->pooled_g, &out->dpooled,
-                         &out->x, &out->y, &out->grad, &out->work, &out->label_cov, &out->inverse,
-                         &out->cross, &out->transfer, &out->posterior, &out->posterior_inverse, &out->chain};
-    size_t sizes[] = {image, image, image, image, image, pooled, pooled, pooled, points, points, points, points,
-                      square, square, square, square, square, square, square};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        if (base) *arrays[i] = (double *)(void *)(base + offset);
-        offset += sizes[i] * sizeof(double);
-    }
-    if (base) out->argmax = (int64_t *)(void *)(base + offset);
-    return offset + pooled * sizeof(int64_t);
+    size_t image = (size_t)(geo->height * geo->width) * sizeof(double);
+    size_t pooled = (size_t)(geo->pooled_height * geo->pooled_width) * sizeof(double);
+    size_t points = (size_t)geo->dim * (size_t)(geo->points_height * geo->points_width) * sizeof(double);
+    size_t square = (size_t)geo->dim * (size_t)geo->dim * sizeof(double);
+    lk_scratch s = {base, 0};
+    double **images[] = {&out->q, &out->g, &out->dq, &out->slope, &out->bce_grad};
+    double **pooled_maps[] = {&out->pooled_q, &out->pooled_g, &out->dpooled};
+    double **point_sets[] = {&out->x, &out->y, &out->grad, &out->work};
+    double **squares[] = {&out->label_cov, &out->inverse, &out->cross, &out->transfer, &out->posterior,
+                          &out->posterior_inverse, &out->chain};
+    for (size_t i = 0; i < sizeof images / sizeof images[0]; i++) *images[i] = lk_scratch_take(&s, image);
+    for (size_t i = 0; i < sizeof pooled_maps / sizeof pooled_maps[0]; i++)
+        *pooled_maps[i] = lk_scratch_take(&s, pooled);
+    for (size_t i = 0; i < sizeof point_sets / sizeof point_sets[0]; i++)
+        *point_sets[i] = lk_scratch_take(&s, points);
+    for (size_t i = 0; i < sizeof squares / sizeof squares[0]; i++) *squares[i] = lk_scratch_take(&s, square);
+    out->argmax = lk_scratch_take(&s, (size_t)(geo->pooled_height * geo->pooled_width) * sizeof(int64_t));
+    return lk_scratch_size(&s);
 }
 
 static rmi_geometry geometry_of(const lk_call *call)
@@ -132,8 +137,9 @@ static int64_t pool_window(const rmi_geometry *geo, int64_t i, int64_t j, int64_
                            int64_t *w0, int64_t *w1)
 {
     int64_t hs = i * geo->stride - geo->padding, ws = j * geo->stride - geo->padding;
-    int64_t he = hs + geo->stride < geo->height + geo->padding ? hs + geo->stride : geo->height + geo->padding;
-    int64_t we = ws + geo->stride < geo->width + geo->padding ? ws + geo->stride : geo->width + geo->padding;
+    int64_t height_end = geo->height + geo->padding, width_end = geo->width + geo->padding;
+    int64_t he = hs + geo->stride < height_end ? hs + geo->stride : height_end;
+    int64_t we = ws + geo->stride < width_end ? ws + geo->stride : width_end;
     int64_t size = (he - hs) * (we - ws);
     *h0 = hs > 0 ? hs : 0;
     *w0 = ws > 0 ? ws : 0;
@@ -349,13 +355,14 @@ static lk_status rmi_compute(const lk_call *call)
     run.task_rmi = calloc((size_t)tasks, sizeof(double));
     run.task_singular = calloc((size_t)tasks, 1);
     run.scratch_size = rmi_layout(&run.geometry, NULL, &(rmi_buffers){0});
-    run.scratch = malloc(run.scratch_size * (size_t)lk_context_threads(call->ctx));
+    run.scratch = aligned_alloc(LK_SCRATCH_ALIGN, run.scratch_size * (size_t)lk_context_threads(call->ctx));
     lk_status status = LK_OK;
     if (!counts || !run.task_bce || !run.task_rmi || !run.task_singular || !run.scratch)
         status = lk_fail(LK_ENOMEM, "out of memory for the RMI loss");
     /* the labels, checked, and the BCE's divisor: the pixels not ignored + 1 */
     if (status == LK_OK)
-        status = lk_label_counts(call->ctx, &call->inputs[1], call->desc->inputs[1].name, &run.label_rule, counts);
+        status = lk_label_counts(call->ctx, &call->inputs[1], call->desc->inputs[1].name, &run.label_rule,
+                                 counts);
     double valid = 0;
     for (int64_t c = 0; status == LK_OK && c < call->classes; c++) valid += (double)counts[c];
     run.bce_scale = lambda / (valid + 1);

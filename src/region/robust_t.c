@@ -172,11 +172,13 @@ static double image_loss(double nu, double spread, double eps, double lambda, do
                          double weighted_sum, double *dnu)
 {
     double half = elements / 2, ratio = weighted_sum / spread;
+    double tail = (spread + elements) * weighted_sum / (2 * spread * (spread + weighted_sum));
     *dnu = exp(nu) * (0.5 * lk_digamma(spread / 2) - 0.5 * lk_digamma((spread + elements) / 2) +
-                      0.5 * log1p(ratio) - (spread + elements) * weighted_sum / (2 * spread * (spread + weighted_sum))) +
+                      0.5 * log1p(ratio) - tail) +
            half;
     return -lk_log_gamma((spread + elements) / 2) + lk_log_gamma(spread / 2) - half * (lambda + eps) +
-           half * 1.14472988584940017414 /* log pi */ + half * (nu + eps) + (spread + elements) / 2 * log1p(ratio);
+           half * 1.14472988584940017414 /* log pi */ + half * (nu + eps) +
+           (spread + elements) / 2 * log1p(ratio);
 }
 
 static lk_status robust_t_compute(const lk_call *call)
@@ -197,12 +199,14 @@ static lk_status robust_t_compute(const lk_call *call)
     run.partials = malloc((size_t)chunks * sizeof(double));
     run.errors = malloc((size_t)chunks * sizeof *run.errors);
     double *factor = malloc((size_t)images * sizeof *factor);
-    lk_status status = run.partials && run.errors && factor ? LK_OK : lk_fail(LK_ENOMEM, "out of memory for the T-loss");
+    lk_status status = LK_OK;
+    if (!run.partials || !run.errors || !factor) status = lk_fail(LK_ENOMEM, "out of memory for the T-loss");
     if (status == LK_OK) status = run_pass(&run, chunks, sums_chunk_f32, sums_chunk_f64);
     double total = 0, dnu_total = 0;
     for (int64_t n = 0; status == LK_OK && n < images; n++) {
         double squares = 0, dnu;
-        for (int64_t k = 0; k < run.chunks_per_image; k++) squares += run.partials[n * run.chunks_per_image + k];
+        for (int64_t k = 0; k < run.chunks_per_image; k++)
+            squares += run.partials[n * run.chunks_per_image + k];
         double weighted_sum = precision * squares;
         total += image_loss(nu, spread, eps, lambda, elements, weighted_sum, &dnu);
         dnu_total += dnu;
@@ -210,7 +214,8 @@ static lk_status robust_t_compute(const lk_call *call)
     }
     run.factor = factor;
     if (status == LK_OK) status = lk_finish_loss(call, total, scale);
-    if (status == LK_OK && lk_grad_data(call, 0)) status = run_pass(&run, chunks, gradient_chunk_f32, gradient_chunk_f64);
+    if (status == LK_OK && lk_grad_data(call, 0))
+        status = run_pass(&run, chunks, gradient_chunk_f32, gradient_chunk_f64);
     if (status == LK_OK && lk_grad_data(call, 2)) {
         if (call->grads[2].dtype == LK_F32)
             *(float *)lk_grad_data(call, 2) = (float)(scale * dnu_total);

@@ -40,13 +40,6 @@ enum {
     P_COUNT
 };
 
-static unsigned sensitivity_specificity_sums(const lk_params *params)
-{
-    (void)params;
-    return LK_STAT_BIT(LK_STAT_EEG) | LK_STAT_BIT(LK_STAT_EE) | LK_STAT_BIT(LK_STAT_G) |
-           LK_STAT_BIT(LK_STAT_N);
-}
-
 static double sensitivity_specificity_term(const lk_region_group *group, int64_t c, const double *s,
                                            double upstream, double *ds)
 {
@@ -63,23 +56,20 @@ static double sensitivity_specificity_term(const lk_region_group *group, int64_t
 }
 
 static const lk_region_ops sensitivity_specificity_ops = {
-    .sums = sensitivity_specificity_sums, .class_term = sensitivity_specificity_term};
+    .fixed_sums = LK_STAT_BIT(LK_STAT_EEG) | LK_STAT_BIT(LK_STAT_EE) | LK_STAT_BIT(LK_STAT_G) |
+                  LK_STAT_BIT(LK_STAT_N),
+    .class_term = sensitivity_specificity_term,
+};
 
 static const lk_input_info sensitivity_specificity_inputs[] = {LK_INPUT_SCORES,
                                                                LK_INPUT_REGION_TARGET};
 
 static const lk_param_info sensitivity_specificity_params[P_COUNT] = {
-    [P_INCLUDE_BACKGROUND] = LK_PARAM_INCLUDE_BACKGROUND,
-    [P_ACTIVATION] = LK_PARAM_REGION_ACTIVATION,
+    LK_REGION_CLASS_PARAMS,
     [P_R] = {"r", LK_PARAM_FLOAT, "0.1", 0, 1, 0, NULL,
              "weight of the error on the target's pixels (sensitivity); 1 - r on the others"},
     [P_SMOOTH] = {"smooth", LK_PARAM_FLOAT, "1", 0, INFINITY, 0, NULL,
                   "added to both denominators (SegLoss's smooth)"},
-    [P_BATCH] = LK_PARAM_BATCH,
-    [P_WEIGHT] = LK_PARAM_REGION_WEIGHT,
-    [P_IGNORE_INDEX] = LK_PARAM_IGNORE_INDEX,
-    [P_ABSENT_CLASSES] = LK_PARAM_ABSENT_CLASSES,
-    [P_REDUCTION] = LK_PARAM_REGION_REDUCTION,
 };
 
 static const char *const sensitivity_specificity_examples[] = {
@@ -104,7 +94,5 @@ const lk_loss_desc lk_loss_sensitivity_specificity = {
     LK_DESC_INPUTS(sensitivity_specificity_inputs),
     LK_DESC_PARAMS(sensitivity_specificity_params),
     .examples = sensitivity_specificity_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &sensitivity_specificity_ops,
+    LK_REGION_LOSS(sensitivity_specificity_ops),
 };

@@ -71,11 +71,7 @@ enum {
 
 enum { CONVENTION_INVERSE = 0, CONVENTION_EXPONENT = 1 };
 
-static unsigned tversky_sums(const lk_params *params)
-{
-    (void)params;
-    return LK_STAT_BIT(LK_STAT_PG) | LK_STAT_BIT(LK_STAT_P) | LK_STAT_BIT(LK_STAT_G);
-}
+#define TVERSKY_SUMS (LK_STAT_BIT(LK_STAT_PG) | LK_STAT_BIT(LK_STAT_P) | LK_STAT_BIT(LK_STAT_G))
 
 /* The Tversky index with false positives weighed by alpha, false negatives by beta. */
 static lk_sum_ratio tversky_index(const lk_params *params, double alpha, double beta)
@@ -128,21 +124,18 @@ static double asymmetric_similarity_term(const lk_region_group *group, int64_t c
     return 1 - lk_sum_ratio_value(&index, s, -upstream, ds);
 }
 
-static const lk_region_ops tversky_ops = {.sums = tversky_sums, .class_term = tversky_term};
-static const lk_region_ops focal_tversky_ops = {.sums = tversky_sums, .class_term = focal_tversky_term};
-static const lk_region_ops asymmetric_similarity_ops = {.sums = tversky_sums,
+static const lk_region_ops tversky_ops = {.fixed_sums = TVERSKY_SUMS, .class_term = tversky_term};
+static const lk_region_ops focal_tversky_ops = {.fixed_sums = TVERSKY_SUMS,
+                                                 .class_term = focal_tversky_term};
+static const lk_region_ops asymmetric_similarity_ops = {.fixed_sums = TVERSKY_SUMS,
                                                          .class_term = asymmetric_similarity_term};
 
 static const lk_input_info tversky_inputs[] = {LK_INPUT_SCORES, LK_INPUT_REGION_TARGET};
 
 /* The parameters every loss of the family has, at their common positions. */
 #define COMMON_PARAMS(smooth_default)                                                      \
-    [P_INCLUDE_BACKGROUND] = LK_PARAM_INCLUDE_BACKGROUND,                                  \
-    [P_ACTIVATION] = LK_PARAM_REGION_ACTIVATION,                                           \
-    [P_SMOOTH_NR] = LK_PARAM_SMOOTH_NR(smooth_default),                                    \
-    [P_SMOOTH_DR] = LK_PARAM_SMOOTH_DR(smooth_default), [P_BATCH] = LK_PARAM_BATCH,        \
-    [P_WEIGHT] = LK_PARAM_REGION_WEIGHT, [P_IGNORE_INDEX] = LK_PARAM_IGNORE_INDEX,         \
-    [P_ABSENT_CLASSES] = LK_PARAM_ABSENT_CLASSES, [P_REDUCTION] = LK_PARAM_REGION_REDUCTION
+    LK_REGION_CLASS_PARAMS, [P_SMOOTH_NR] = LK_PARAM_SMOOTH_NR(smooth_default),            \
+    [P_SMOOTH_DR] = LK_PARAM_SMOOTH_DR(smooth_default)
 
 #define ALPHA_PARAM(default_text)                                                          \
     {"alpha", LK_PARAM_FLOAT, default_text, 0, INFINITY, 0, NULL,                          \
@@ -218,9 +211,7 @@ const lk_loss_desc lk_loss_tversky = {
     LK_DESC_INPUTS(tversky_inputs),
     LK_DESC_PARAMS(tversky_params),
     .examples = tversky_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &tversky_ops,
+    LK_REGION_LOSS(tversky_ops),
 };
 
 const lk_loss_desc lk_loss_focal_tversky = {
@@ -238,9 +229,7 @@ const lk_loss_desc lk_loss_focal_tversky = {
     LK_DESC_INPUTS(tversky_inputs),
     LK_DESC_PARAMS(focal_tversky_params),
     .examples = focal_tversky_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &focal_tversky_ops,
+    LK_REGION_LOSS(focal_tversky_ops),
 };
 
 const lk_loss_desc lk_loss_asymmetric_similarity = {
@@ -256,7 +245,5 @@ const lk_loss_desc lk_loss_asymmetric_similarity = {
     LK_DESC_INPUTS(tversky_inputs),
     LK_DESC_PARAMS(asymmetric_similarity_params),
     .examples = asymmetric_similarity_examples,
-    .output = LK_OUTPUT_REGION,
-    .compute = lk_region_compute,
-    .region = &asymmetric_similarity_ops,
+    LK_REGION_LOSS(asymmetric_similarity_ops),
 };
