@@ -134,8 +134,7 @@ class LossModule(torch.nn.Module):
         prepared = self._prepared(inputs)
         if runner.info["stats"] and runner.get("reduction") == "none":
             # one value per term: weighing the terms needs the statistics path
-            stats = torch.from_numpy(runner.stats(*[t.numpy() for t in prepared], threads=_threads()))
-            return _StatsFunction.apply(runner, prepared, stats, 0, *inputs)
+            return _StatsFunction.apply(runner, prepared, _stats_of(runner, prepared), 0, *inputs)
         # Autograd sees the inputs as given (its graph edges); the library reads the
         # prepared (detached, contiguous) views.
         return _LossFunction.apply(runner, prepared, *inputs)
@@ -146,10 +145,8 @@ class LossModule(torch.nn.Module):
         gradient. Gather every worker's along axis 0, in image order (for
         instance with torch.distributed.all_gather), and pass the result to
         ``loss_from_stats``."""
-        runner = self.__dict__["_runner"]
         self._require_stats()
-        prepared = self._prepared(inputs)
-        return torch.from_numpy(runner.stats(*[t.numpy() for t in prepared], threads=_threads()))
+        return _stats_of(self.__dict__["_runner"], self._prepared(inputs))
 
     def loss_from_stats(self, *inputs: Any, stats: torch.Tensor, first_image: int = 0) -> torch.Tensor:
         """The loss of the whole batch whose gathered stats are ``stats`` (N, C, K),
@@ -231,6 +228,10 @@ class _LossFunction(torch.autograd.Function):
         return tuple(result)
 
 
+def _stats_of(runner: Loss, prepared: List[torch.Tensor]) -> torch.Tensor:
+    return torch.from_numpy(runner.stats(*[t.numpy() for t in prepared], threads=_threads()))
+
+
 class _StatsFunction(torch.autograd.Function):
     """A region loss from the whole batch's stats: forward finalizes them;
     backward weighs the local images' rows of d loss / d stats by the incoming
@@ -269,9 +270,8 @@ def _weigh_terms(runner: Loss, ds: np.ndarray, upstream: np.ndarray) -> np.ndarr
     if runner.info["stats"] == "per_group":  # (N,): one term per image
         return ds * upstream[:, None, None]
     classes = ds.shape[1]
-    first = 1 if classes > 1 and "include_background" in runner.param_names and not runner.get("include_background") else 0
     weights = np.zeros(upstream.shape[:-1] + (classes,))  # (N, C), or (C,) with batch=true
-    weights[..., first:] = upstream
+    weights[..., classes - upstream.shape[-1]:] = upstream  # the kept classes are the last ones
     return ds * weights[..., None]
 
 
