@@ -11,7 +11,6 @@ bench/timing.py.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 
 import torch
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 
 import losskit
 import losskit.torch as lkt
-from timing import TABLE_HEADER, best_times, bytes_moved, print_rows
+from timing import arguments, compare, others
 
 warnings.filterwarnings("ignore")
 
@@ -81,34 +80,16 @@ LOSSES = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--shapes", nargs="+", default=["8,4,128,128", "2,4,64,96,96"])
-    parser.add_argument("--losses", nargs="+", default=list(LOSSES))
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    args = parser.parse_args()
-
-    torch.manual_seed(0)
-    print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, best of {args.repeats}\n")
-    print(TABLE_HEADER)
+    args = arguments(__doc__, LOSSES)
     for shape_text in args.shapes:
         shape = tuple(int(v) for v in shape_text.split(","))
         x = torch.randn(shape)
         labels = torch.randint(0, shape[1], (shape[0],) + shape[2:])
         masks = (torch.rand(shape) < 0.3).float()
         for name in args.losses:
-            make_ours, kind, eager, others = LOSSES[name]
+            make_ours, kind, eager, libraries = LOSSES[name]
             target = labels if kind == "labels" else masks
-            implementations = {"torch eager": eager}
-            if not args.no_compile:
-                implementations["torch.compile"] = torch.compile(eager)
-            for label, factory in others.items():
-                implementations[label] = factory()
-            for threads in args.threads:
-                torch.set_num_threads(threads)
-                times = best_times({"losskit": make_ours(), **implementations}, x, target, args.repeats)
-                print_rows(name, shape_text, threads, times, bytes_moved(x, target))
+            compare(args, name, shape_text, make_ours, others(eager, libraries, not args.no_compile), x, target)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ reference sorts every class's pixels: on the 3-D shape it takes seconds).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import warnings
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 
 import losskit
 import losskit.torch as lkt
-from timing import TABLE_HEADER, best_times, bytes_moved, print_rows
+from timing import arguments, compare, others
 
 warnings.filterwarnings("ignore")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
@@ -93,17 +92,7 @@ LOSSES = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--shapes", nargs="+", default=["8,4,128,128", "2,4,64,96,96"])
-    parser.add_argument("--losses", nargs="+", default=list(LOSSES))
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    args = parser.parse_args()
-
-    torch.manual_seed(0)
-    print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, best of {args.repeats}\n")
-    print(TABLE_HEADER)
+    args = arguments(__doc__, LOSSES)
     for index, shape_text in enumerate(args.shapes):
         shape = tuple(int(v) for v in shape_text.split(","))
         x = torch.randn(shape)
@@ -111,18 +100,8 @@ def main():
         for name in args.losses:
             if name == "lovasz_softmax" and index > 0:
                 continue
-            make_ours, eager, others = LOSSES[name]
-            implementations = {}
-            if eager is not None:
-                implementations["torch eager"] = eager
-                if not args.no_compile:
-                    implementations["torch.compile"] = torch.compile(eager)
-            for label, factory in others.items():
-                implementations[label] = factory()
-            for threads in args.threads:
-                torch.set_num_threads(threads)
-                times = best_times({"losskit": make_ours(), **implementations}, x, labels, args.repeats)
-                print_rows(name, shape_text, threads, times, bytes_moved(x, labels))
+            make_ours, eager, libraries = LOSSES[name]
+            compare(args, name, shape_text, make_ours, others(eager, libraries, not args.no_compile), x, labels)
 
 
 if __name__ == "__main__":

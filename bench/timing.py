@@ -11,7 +11,12 @@ the bytes losskit must move over its time.
 
 from __future__ import annotations
 
+import argparse
 import time
+
+import torch
+
+import losskit
 
 
 def best_times(functions, x, target, repeats):
@@ -51,3 +56,39 @@ def print_rows(name, shape_text, threads, times, moved):
           flush=True)
     for label, other in times.items():
         print(f"| {name} | {shape_text} | {threads} | {label} | {other * 1e3:.3f} | {other / ours:.2f} | |", flush=True)
+
+
+def arguments(description, losses):
+    """The benchmarks' command line: threads, shapes, losses, repeats, --no-compile."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--shapes", nargs="+", default=["8,4,128,128", "2,4,64,96,96"])
+    parser.add_argument("--losses", nargs="+", default=list(losses))
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, best of {args.repeats}\n")
+    print(TABLE_HEADER)
+    return args
+
+
+def others(eager, libraries, compile_eager):
+    """What losskit is compared with: the formula in torch (eager, and compiled
+    unless told not to) if there is one, and each library's version."""
+    found = {}
+    if eager is not None:
+        found["torch eager"] = eager
+        if compile_eager:
+            found["torch.compile"] = torch.compile(eager)
+    for label, factory in libraries.items():
+        found[label] = factory()
+    return found
+
+
+def compare(args, name, shape_text, make_ours, implementations, x, target):
+    """One table row per implementation and thread count."""
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        times = best_times({"losskit": make_ours(), **implementations}, x, target, args.repeats)
+        print_rows(name, shape_text, threads, times, bytes_moved(x, target))
