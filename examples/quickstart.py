@@ -12,17 +12,36 @@ logits = torch.randn(2, 4, 32, 32, requires_grad=True)
 labels = torch.randint(0, 4, (2, 32, 32))
 masks = F.one_hot(labels, 4).permute(0, 3, 1, 2).float()
 
+
+def inputs_for(entry):
+    """The batch as this loss takes it, read off its catalogue entry: the logits,
+    then labels or one-hot masks, then a learnable scalar where the loss has one
+    (Robust T's nu, started at 1 as its authors do)."""
+    by_shape = {
+        "scores": lambda: logits,
+        "any": lambda: logits,
+        "class_target": lambda: labels,
+        "like_first": lambda: masks,
+        "scalar": lambda: torch.ones((), requires_grad=True),
+    }
+    made = []
+    for spec in entry["inputs"]:
+        if spec["shape"] not in by_shape:
+            raise ValueError(f"{entry['name']}: this example makes no input of shape kind {spec['shape']!r}")
+        made.append(by_shape[spec["shape"]]())
+    return made
+
+
 print(f"losskit {losskit.__version__}: {len(losskit.losses())} losses; batch (2, 4, 32, 32)\n")
-print(f"{'loss':<24} {'value':>10} {'|grad|':>10}   reference")
+print(f"{'loss':<28} {'value':>12} {'|grad|':>10}   reference")
 references = {
     "cross_entropy": lambda: F.cross_entropy(logits, labels),
     "binary_cross_entropy": lambda: F.binary_cross_entropy_with_logits(logits, masks),
 }
 for entry in losskit.losses():
     module = lkt.loss(entry["name"])
-    target = masks if entry["inputs"][1]["shape"] == "like_first" else labels
-    value = module(logits, target)
+    value = module(*inputs_for(entry))
     (grad,) = torch.autograd.grad(value, logits)
     reference = references.get(entry["name"])
     note = f"torch: {reference().item():.6f}" if reference else entry["summary"][:48]
-    print(f"{entry['name']:<24} {value.item():>10.6f} {grad.norm().item():>10.6f}   {note}")
+    print(f"{entry['name']:<28} {value.item():>12.6f} {grad.norm().item():>10.6f}   {note}")

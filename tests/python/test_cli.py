@@ -29,6 +29,17 @@ def test_list_table_names_every_loss():
     assert "gamma=2 alpha=[] weight=[]" in out
 
 
+def test_list_table_columns_line_up():
+    """The CATEGORY column starts at the same place on every row, the longest
+    name included."""
+    lines = run("list").stdout.splitlines()
+    column = lines[0].index("CATEGORY")
+    rows = [line for line in lines[1:] if line[:1].strip()]
+    assert len(rows) == len(losskit.losses())
+    for row in rows:
+        assert row[column - 1] == " " and row[column] != " ", row
+
+
 def test_list_json_is_the_registry():
     data = json.loads(run("list", "--json").stdout)
     assert data["version"] == losskit.__version__

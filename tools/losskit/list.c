@@ -46,15 +46,29 @@ static void print_param_defaults(FILE *out, const lk_loss_desc *desc)
     }
 }
 
+/* The NAME column as wide as the longest name listed. */
+static int name_column_width(const char *category)
+{
+    size_t width = strlen("NAME");
+    for (size_t i = 0; i < lk_loss_count(); i++) {
+        const lk_loss_desc *desc = lk_loss_at(i);
+        if (in_category(desc, category) && strlen(lk_loss_name(desc)) > width)
+            width = strlen(lk_loss_name(desc));
+    }
+    return (int)width;
+}
+
 static void print_table(FILE *out, const char *category)
 {
-    fprintf(out, "%-24s %-9s %s\n", "NAME", "CATEGORY", "PARAMETERS (defaults)");
+    int width = name_column_width(category);
+    fprintf(out, "%-*s %-9s %s\n", width, "NAME", "CATEGORY", "PARAMETERS (defaults)");
     for (size_t i = 0; i < lk_loss_count(); i++) {
         const lk_loss_desc *desc = lk_loss_at(i);
         if (!in_category(desc, category)) continue;
-        fprintf(out, "%-24s %-9s ", lk_loss_name(desc), lk_category_name(lk_loss_category(desc)));
+        fprintf(out, "%-*s %-9s ", width, lk_loss_name(desc),
+                lk_category_name(lk_loss_category(desc)));
         print_param_defaults(out, desc);
-        fprintf(out, "\n%-24s %-9s %s\n", "", "", lk_loss_reference(desc));
+        fprintf(out, "\n%-*s %-9s %s\n", width, "", "", lk_loss_reference(desc));
     }
 }
 
