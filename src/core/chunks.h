@@ -23,6 +23,19 @@ static inline int64_t lk_chunk_end(int64_t chunk, int64_t items)
     return end < items ? end : items;
 }
 
+/* Chunking per image, for passes whose chunks never span images (an image's
+ * sums then do not depend on the rest of the batch): each image of
+ * `per_image` items has lk_chunk_count(per_image) chunks. Returns the image
+ * of chunk `chunk` and sets [*begin, *end), its items' positions in the image. */
+static inline int64_t lk_image_chunk_span(int64_t chunk, int64_t per_image, int64_t *begin,
+                                          int64_t *end)
+{
+    int64_t chunks_per_image = lk_chunk_count(per_image);
+    *begin = (chunk % chunks_per_image) * LK_CHUNK;
+    *end = lk_chunk_end(chunk % chunks_per_image, per_image);
+    return chunk / chunks_per_image;
+}
+
 /* The first invalid value a chunk met, if any (index < 0: none). */
 typedef struct lk_chunk_error {
     int64_t index; /* flat index into the offending tensor */

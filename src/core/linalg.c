@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#define LANES 8
+#include "core/lanes.h"
 
 int lk_cholesky(double *a, int n)
 {
@@ -57,17 +57,15 @@ void lk_matmul(const double *a, const double *b, double *c, int rows, int inner,
         }
 }
 
-/* sum_k a[k] b[k] in LANES partial sums: vectorizes, in a fixed order. */
+/* sum_k a[k] b[k] in lanes (core/lanes.h): vectorizes, in a fixed order. */
 static double dot(const double *restrict a, const double *restrict b, int n)
 {
-    double lanes[LANES] = {0};
+    double lanes[LK_LANES] = {0};
     int k = 0;
-    for (; k + LANES <= n; k += LANES)
-        for (int lane = 0; lane < LANES; lane++) lanes[lane] += a[k + lane] * b[k + lane];
-    for (; k < n; k++) lanes[k % LANES] += a[k] * b[k];
-    double total = 0;
-    for (int lane = 0; lane < LANES; lane++) total += lanes[lane];
-    return total;
+    for (; k + LK_LANES <= n; k += LK_LANES)
+        for (int lane = 0; lane < LK_LANES; lane++) lanes[lane] += a[k + lane] * b[k + lane];
+    for (; k < n; k++) lanes[k % LK_LANES] += a[k] * b[k];
+    return lk_lanes_total(lanes);
 }
 
 void lk_matmul_transposed(const double *a, const double *b, double *c, int rows, int inner, int cols)

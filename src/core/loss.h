@@ -83,6 +83,11 @@ struct lk_loss_desc {
     {"input", "scores (N, C, *spatial): logits, or probabilities with activation=none",     \
      LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1}
 
+/* The target slot of the losses that take class indices only. */
+#define LK_INPUT_LABELS                                                                    \
+    {"target", "class indices (N, *spatial) or (N, 1, *spatial)", LK_DTYPES_LABEL,         \
+     LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0}
+
 /* Typed data pointers of a call's tensors. */
 static inline void *lk_grad_data(const lk_call *call, size_t input)
 {

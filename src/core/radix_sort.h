@@ -16,13 +16,13 @@
 
 #include "core/vecmath.h"
 
-/* Sorts keys (with their payloads) into ascending order, stably: equal keys
- * keep their order. scratch_keys and scratch_payload hold n entries each; the
- * result is in keys and payload. */
 /* The key types, named after the reals they order (for typed code: LK_T(lk_radix_key)). */
 typedef uint32_t lk_radix_key_f32;
 typedef uint64_t lk_radix_key_f64;
 
+/* Sorts keys (with their payloads) into ascending order, stably: equal keys
+ * keep their order. scratch_keys and scratch_payload hold n entries each; the
+ * result is in keys and payload. */
 void lk_radix_sort_f32(uint32_t *keys, uint32_t *payload, size_t n, uint32_t *scratch_keys,
                        uint32_t *scratch_payload);
 void lk_radix_sort_f64(uint64_t *keys, uint32_t *payload, size_t n, uint64_t *scratch_keys,

@@ -10,7 +10,7 @@
  * reading p back from the gradient buffer instead of computing the softmax
  * again. Chunks never span images, so an image's sums do not depend on the
  * rest of the batch: that is what makes the stats of a split batch combine
- * exactly. Within a chunk the sums run in LANES double accumulators in a
+ * exactly. Within a chunk the sums run in LK_LANES double accumulators in a
  * fixed order; an image's chunks are added in order.
  *
  * d loss / d p of class c at pixel j, from the image's ds = d loss / d sums:
@@ -38,13 +38,13 @@
 #include "core/context.h"
 #include "core/error.h"
 #include "core/hot.h"
+#include "core/lanes.h"
 #include "core/scratch.h"
 #include "core/tensor.h"
 #include "core/vecmath.h"
 
 #define REGION_BLOCK 64
 #define REGION_BLOCK_ELEMS 4096 /* classes x block, per class-major buffer */
-#define LANES 8
 
 enum { ERROR_IN_INPUT = 0, ERROR_IN_LABELS = 1, ERROR_IN_TARGET = 2 };
 
@@ -113,7 +113,7 @@ static int block_length(int64_t classes)
 {
     int64_t length = REGION_BLOCK_ELEMS / classes;
     if (length >= REGION_BLOCK) return REGION_BLOCK;
-    if (length >= LANES) return (int)(length & ~(int64_t)(LANES - 1));
+    if (length >= LK_LANES) return (int)(length & ~(int64_t)(LK_LANES - 1));
     return length >= 1 ? (int)length : 1;
 }
 
@@ -121,14 +121,6 @@ static void record_error(region_run *run, int64_t chunk, int which, int64_t inde
 {
     run->errors[chunk].index = index;
     run->errors[chunk].input = which;
-}
-
-/* The positions [*begin, *end) of the chunk's image, which it returns. */
-static int64_t chunk_span(const region_run *run, int64_t chunk, int64_t *begin, int64_t *end)
-{
-    *begin = (chunk % run->chunks_per_image) * LK_CHUNK;
-    *end = *begin + LK_CHUNK < run->spatial ? *begin + LK_CHUNK : run->spatial;
-    return chunk / run->chunks_per_image;
 }
 
 #define LK_TYPED_FILE "core/region.c"
@@ -143,7 +135,7 @@ typedef struct LK_T(region_buffers) {
     lk_real *max, *sum; /* [L] */
     int32_t *label;    /* [L] */
     uint8_t *valid;    /* [L] 0 for ignored pixels */
-    double *lanes;     /* [C][LK_STATS][LANES] */
+    double *lanes;     /* [C][LK_STATS][LK_LANES] */
 } LK_T(region_buffers);
 
 /* Lays the buffers out from base (base NULL: only computes the size). */
@@ -159,7 +151,7 @@ static size_t LK_T(region_layout)(char *base, int64_t classes, int block, LK_T(r
     out->sum = lk_scratch_take(&s, narrow);
     out->label = lk_scratch_take(&s, (size_t)block * sizeof(int32_t));
     out->valid = lk_scratch_take(&s, (size_t)block);
-    out->lanes = lk_scratch_take(&s, (size_t)classes * LK_STATS * LANES * sizeof(double));
+    out->lanes = lk_scratch_take(&s, (size_t)classes * LK_STATS * LK_LANES * sizeof(double));
     return lk_scratch_size(&s);
 }
 
@@ -235,15 +227,6 @@ static inline int LK_T(load_probabilities)(region_run *run, int64_t chunk, int64
     return 0;
 }
 
-/* lanes[j % LANES] += value[j]: a fixed order of double additions. */
-static inline void LK_T(add_lanes)(double *restrict lanes, const lk_real *restrict value, int len)
-{
-    int j = 0;
-    for (; j + LANES <= len; j += LANES)
-        for (int l = 0; l < LANES; l++) lanes[l] += (double)value[j + l];
-    for (; j < len; j++) lanes[j % LANES] += (double)value[j];
-}
-
 /* Adds the block's sums of one class (the sums in use) into its lanes.
  * Ignored pixels add nothing, whatever their p (it may not even be finite). */
 static inline void LK_T(accumulate_class)(const lk_real *restrict p, const lk_real *restrict g,
@@ -252,38 +235,38 @@ static inline void LK_T(accumulate_class)(const lk_real *restrict p, const lk_re
 {
     if (sums & LK_STAT_BIT(LK_STAT_PG)) {
         for (int j = 0; j < len; j++) scratch[j] = valid[j] ? p[j] * g[j] : 0;
-        LK_T(add_lanes)(lanes + LK_STAT_PG * LANES, scratch, len);
+        lk_lanes_add(lanes + LK_STAT_PG * LK_LANES, scratch, len);
     }
     if (sums & LK_STAT_BIT(LK_STAT_P)) {
         for (int j = 0; j < len; j++) scratch[j] = valid[j] ? p[j] : 0;
-        LK_T(add_lanes)(lanes + LK_STAT_P * LANES, scratch, len);
+        lk_lanes_add(lanes + LK_STAT_P * LK_LANES, scratch, len);
     }
-    if (sums & LK_STAT_BIT(LK_STAT_G)) LK_T(add_lanes)(lanes + LK_STAT_G * LANES, g, len);
+    if (sums & LK_STAT_BIT(LK_STAT_G)) lk_lanes_add(lanes + LK_STAT_G * LK_LANES, g, len);
     if (sums & LK_STAT_BIT(LK_STAT_PP)) {
         for (int j = 0; j < len; j++) scratch[j] = valid[j] ? p[j] * p[j] : 0;
-        LK_T(add_lanes)(lanes + LK_STAT_PP * LANES, scratch, len);
+        lk_lanes_add(lanes + LK_STAT_PP * LK_LANES, scratch, len);
     }
     if (sums & LK_STAT_BIT(LK_STAT_GG)) {
         for (int j = 0; j < len; j++) scratch[j] = g[j] * g[j];
-        LK_T(add_lanes)(lanes + LK_STAT_GG * LANES, scratch, len);
+        lk_lanes_add(lanes + LK_STAT_GG * LK_LANES, scratch, len);
     }
     if (sums & LK_STAT_BIT(LK_STAT_EEG)) {
         for (int j = 0; j < len; j++) {
             lk_real error = p[j] - g[j];
             scratch[j] = valid[j] ? error * error * g[j] : 0;
         }
-        LK_T(add_lanes)(lanes + LK_STAT_EEG * LANES, scratch, len);
+        lk_lanes_add(lanes + LK_STAT_EEG * LK_LANES, scratch, len);
     }
     if (sums & LK_STAT_BIT(LK_STAT_EE)) {
         for (int j = 0; j < len; j++) {
             lk_real error = p[j] - g[j];
             scratch[j] = valid[j] ? error * error : 0;
         }
-        LK_T(add_lanes)(lanes + LK_STAT_EE * LANES, scratch, len);
+        lk_lanes_add(lanes + LK_STAT_EE * LK_LANES, scratch, len);
     }
     if (sums & LK_STAT_BIT(LK_STAT_N)) {
         for (int j = 0; j < len; j++) scratch[j] = valid[j];
-        LK_T(add_lanes)(lanes + LK_STAT_N * LANES, scratch, len);
+        lk_lanes_add(lanes + LK_STAT_N * LK_LANES, scratch, len);
     }
 }
 
@@ -295,12 +278,10 @@ static void LK_T(accumulate_confusion)(const LK_T(region_buffers) *b, int classe
         const lk_real *restrict g = b->target + l * stride;
         for (int c = 0; c < classes; c++) {
             const lk_real *restrict p = b->prob + c * stride;
-            double lanes[LANES] = {0};
+            double lanes[LK_LANES] = {0};
             for (int j = 0; j < len; j++) b->scratch[j] = b->valid[j] ? g[j] * p[j] : 0;
-            LK_T(add_lanes)(lanes, b->scratch, len);
-            double total = 0;
-            for (int k = 0; k < LANES; k++) total += lanes[k];
-            partial[l * row + LK_STATS + c] += total;
+            lk_lanes_add(lanes, b->scratch, len);
+            partial[l * row + LK_STATS + c] += lk_lanes_total(lanes);
         }
     }
 }
@@ -311,9 +292,9 @@ LK_HOT static void LK_T(stats_chunk)(void *arg, int64_t chunk, int worker)
     LK_T(region_buffers) b;
     LK_T(region_layout)(run->scratch + (size_t)worker * run->scratch_size, run->classes, run->block, &b);
     int classes = (int)run->classes, stride = run->block;
-    int64_t begin, end, n = chunk_span(run, chunk, &begin, &end);
+    int64_t begin, end, n = lk_image_chunk_span(chunk, run->spatial, &begin, &end);
     double *partial = run->partials + chunk * run->classes * run->row;
-    memset(b.lanes, 0, (size_t)classes * LK_STATS * LANES * sizeof(double));
+    memset(b.lanes, 0, (size_t)classes * LK_STATS * LK_LANES * sizeof(double));
     for (int64_t first = begin; first < end; first += stride) {
         int len = (int)(end - first < stride ? end - first : stride);
         if (LK_T(load_targets)(run, chunk, n, first, len, &b) != 0 ||
@@ -321,7 +302,7 @@ LK_HOT static void LK_T(stats_chunk)(void *arg, int64_t chunk, int worker)
             return;
         for (int c = 0; c < classes; c++)
             LK_T(accumulate_class)(b.prob + c * stride, b.target + c * stride, b.valid, len,
-                                   run->sums, b.lanes + (int64_t)c * LK_STATS * LANES, b.scratch);
+                                   run->sums, b.lanes + (int64_t)c * LK_STATS * LK_LANES, b.scratch);
         if (run->confusion) LK_T(accumulate_confusion)(&b, classes, stride, len, run->row, partial);
         if (run->prob_in_grad) {
             int64_t offset = n * run->classes * run->spatial + first;
@@ -329,12 +310,8 @@ LK_HOT static void LK_T(stats_chunk)(void *arg, int64_t chunk, int worker)
         }
     }
     for (int64_t c = 0; c < run->classes; c++) {
-        for (int k = 0; k < LK_STATS; k++) {
-            const double *lanes = b.lanes + (c * LK_STATS + k) * LANES;
-            double total = 0;
-            for (int l = 0; l < LANES; l++) total += lanes[l];
-            partial[c * run->row + k] = total;
-        }
+        for (int k = 0; k < LK_STATS; k++)
+            partial[c * run->row + k] = lk_lanes_total(b.lanes + (c * LK_STATS + k) * LK_LANES);
     }
 }
 
@@ -405,7 +382,7 @@ LK_HOT static void LK_T(backward_chunk)(void *arg, int64_t chunk, int worker)
     LK_T(region_buffers) b;
     LK_T(region_layout)(run->scratch + (size_t)worker * run->scratch_size, run->classes, run->block, &b);
     int classes = (int)run->classes, stride = run->block;
-    int64_t begin, end, n = chunk_span(run, chunk, &begin, &end);
+    int64_t begin, end, n = lk_image_chunk_span(chunk, run->spatial, &begin, &end);
     const double *ds = run->dstats + n * run->classes * run->row;
     for (int64_t first = begin; first < end; first += stride) {
         int len = (int)(end - first < stride ? end - first : stride);
@@ -457,7 +434,7 @@ static lk_status start_run(const lk_call *call, region_run *run)
     const lk_region_ops *ops = call->desc->region;
     run->sums = ops->sums ? ops->sums(call->params) : ops->fixed_sums;
     if (run->settings.absent != LK_ABSENT_KEEP) run->sums |= LK_STAT_BIT(LK_STAT_G);
-    run->confusion = call->desc->region->confusion;
+    run->confusion = ops->confusion;
     run->images = call->batch;
     run->classes = call->classes;
     run->spatial = call->spatial;

@@ -214,6 +214,15 @@ lk_status lk_region_finalize(const lk_loss_desc *desc, const lk_params *params, 
     return status;
 }
 
+/* How many values the finalize step gives (reduction none returns them all):
+ * one per term of each group. */
+static int64_t value_count(const lk_loss_desc *desc, const lk_region_settings *settings,
+                           int64_t images, int64_t classes)
+{
+    int64_t groups = settings->batch ? 1 : images;
+    return groups * lk_region_terms(desc, settings, classes);
+}
+
 /* Writes the loss tensor: the reduced value, or the values for none. */
 static void store_loss(const lk_tensor *loss, int reduction, double reduced, const double *values,
                        int64_t count)
@@ -234,8 +243,7 @@ lk_status lk_region_compute(const lk_call *call)
 {
     lk_region_settings settings = lk_region_settings_from(call->params, call->classes);
     int64_t block = call->classes * lk_region_row_length(call->desc, call->classes);
-    int64_t groups = settings.batch ? 1 : call->batch;
-    int64_t count = groups * lk_region_terms(call->desc, &settings, call->classes);
+    int64_t count = value_count(call->desc, &settings, call->batch, call->classes);
     int wants_grad = lk_grad_data(call, 0) != NULL;
     double *stats = malloc((size_t)(call->batch * block) * sizeof(double));
     double *ds = wants_grad ? malloc((size_t)(call->batch * block) * sizeof(double)) : NULL;
@@ -404,8 +412,7 @@ lk_status lk_loss_finalize(const lk_loss_desc *desc, const lk_params *params, co
         status = lk_fail(LK_EINVAL, "dloss_dstats overlaps stats");
     if (status != LK_OK) return status;
     lk_region_settings settings = lk_region_settings_from(params, stats->shape[1]);
-    int64_t groups = settings.batch ? 1 : stats->shape[0];
-    int64_t count = groups * lk_region_terms(desc, &settings, stats->shape[1]);
+    int64_t count = value_count(desc, &settings, stats->shape[0], stats->shape[1]);
     double *values = malloc((size_t)count * sizeof(double));
     if (!values) return lk_fail(LK_ENOMEM, "out of memory in finalize");
     double reduced = 0;

@@ -117,6 +117,7 @@ static inline void LK_T(transfer)(lk_real *tensor, const softmax_run *run, int64
     }
 }
 
+#include "core/class_activation.h"
 #include "core/unit_interval.h"
 
 /* Logits: the max, exp(x - max) of every class into e, and per pixel the log
@@ -129,11 +130,7 @@ static inline void LK_T(softmax_stats)(const lk_real *restrict x, int64_t row, i
                                        lk_real *restrict rest_label, lk_real *restrict logp_label,
                                        lk_real *restrict inverse_sum, lk_real *restrict log_sum)
 {
-    for (int j = 0; j < len; j++) max[j] = x[j];
-    for (int c = 1; c < classes; c++) {
-        const lk_real *xc = x + c * row;
-        for (int j = 0; j < len; j++) max[j] = xc[j] > max[j] ? xc[j] : max[j];
-    }
+    LK_T(lk_block_class_max)(x, row, classes, len, max);
     for (int j = 0; j < len; j++) x_label[j] = prob_label[j] = rest_label[j] = 0;
     for (int c = 0; c < classes; c++) {
         const lk_real *xc = x + c * row;

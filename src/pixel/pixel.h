@@ -16,9 +16,6 @@
      "class indices (N, *spatial) or (N, 1, *spatial); or per-class probabilities shaped " \
      "like input",                                                                         \
      LK_DTYPES_LABEL | LK_DTYPES_FLOAT, LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0}
-#define LK_INPUT_LABELS                                                                    \
-    {"target", "class indices (N, *spatial) or (N, 1, *spatial)", LK_DTYPES_LABEL,         \
-     LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0}
 #define LK_INPUT_ELEMENT_SCORES                                                            \
     {"input", "scores of any shape (N, C, *spatial) or (N,): logits, or probabilities "    \
               "with activation=none",                                                      \

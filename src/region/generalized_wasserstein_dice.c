@@ -133,11 +133,7 @@ static lk_status wasserstein_check(const lk_call *call)
 static const lk_region_ops wasserstein_ops = {
     .fixed_sums = LK_STAT_BIT(LK_STAT_G), .confusion = 1, .group_term = wasserstein_term};
 
-static const lk_input_info wasserstein_inputs[] = {
-    LK_INPUT_SCORES,
-    {"target", "class indices (N, *spatial) or (N, 1, *spatial)", LK_DTYPES_LABEL,
-     LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0},
-};
+static const lk_input_info wasserstein_inputs[] = {LK_INPUT_SCORES, LK_INPUT_LABELS};
 
 static const lk_param_info wasserstein_params[P_COUNT] = {
     [P_DIST_MATRIX] = {"dist_matrix", LK_PARAM_FLOAT_LIST, "[]", 0, INFINITY, 0, NULL,

@@ -48,6 +48,7 @@
 #include "core/context.h"
 #include "core/hot.h"
 #include "core/labels.h"
+#include "core/lanes.h"
 #include "core/loss.h"
 #include "core/radix_sort.h"
 #include "core/tensor.h"
@@ -60,7 +61,6 @@ enum { ERROR_IN_INPUT = 0, ERROR_IN_TARGET = 1 };
 
 #define LOVASZ_BLOCK 64
 #define SCAN_BLOCK 64
-#define SCAN_LANES 8
 #define MAX_GROUP ((int64_t)1 << 31) /* pixels of a group: their positions fill 31 bits */
 
 /* One call of either loss. */
@@ -91,15 +91,6 @@ static void record_error(lovasz_run *run, int64_t chunk, int which, int64_t inde
     run->errors[chunk].input = which;
 }
 
-/* The positions [*begin, *end) of the chunk's image, which it returns. */
-static int64_t chunk_span(const lovasz_run *run, int64_t chunk, int64_t *begin, int64_t *end)
-{
-    int64_t chunks_per_image = lk_chunk_count(run->spatial);
-    *begin = (chunk % chunks_per_image) * LK_CHUNK;
-    *end = *begin + LK_CHUNK < run->spatial ? *begin + LK_CHUNK : run->spatial;
-    return chunk / chunks_per_image;
-}
-
 #define LK_TYPED_FILE "region/lovasz.c"
 #include "core/typed.h"
 #else /* typed section ------------------------------------------------------ */
@@ -123,7 +114,7 @@ LK_HOT static double LK_T(lovasz_scan)(const KEY *keys, const uint32_t *payload,
                                 double foreground, int hinge, lk_real *out, double scale)
 {
     uint32_t foreground_count = 0;
-    double lanes[SCAN_LANES] = {0};
+    double lanes[LK_LANES] = {0};
     double seen[SCAN_BLOCK], is_foreground[SCAN_BLOCK], grad[SCAN_BLOCK];
     double contribution[SCAN_BLOCK], derivative[SCAN_BLOCK];
     for (size_t start = 0; start < n; start += SCAN_BLOCK) {
@@ -149,15 +140,10 @@ LK_HOT static double LK_T(lovasz_scan)(const KEY *keys, const uint32_t *payload,
             contribution[j] = active ? error * grad[j] : 0;
             derivative[j] = active ? (is_foreground[j] > 0 ? -grad[j] : grad[j]) * scale : 0;
         }
-        int j = 0; /* the loss in SCAN_LANES partial sums: a fixed order, and no add chain */
-        for (; j + SCAN_LANES <= len; j += SCAN_LANES)
-            for (int lane = 0; lane < SCAN_LANES; lane++) lanes[lane] += contribution[j + lane];
-        for (; j < len; j++) lanes[j % SCAN_LANES] += contribution[j];
+        lk_lanes_add(lanes, contribution, len); /* a fixed order, and no add chain */
         for (int k = 0; out && k < len; k++) out[flags[k] >> 1] = (lk_real)derivative[k];
     }
-    double total = 0;
-    for (int lane = 0; lane < SCAN_LANES; lane++) total += lanes[lane];
-    return total;
+    return lk_lanes_total(lanes);
 }
 
 /* This worker's sort buffers, for up to `capacity` pairs. */
@@ -178,7 +164,7 @@ LK_HOT static void LK_T(prepare_chunk)(void *arg, int64_t chunk, int worker)
 {
     (void)worker;
     lovasz_run *run = arg;
-    int64_t begin, end, n = chunk_span(run, chunk, &begin, &end);
+    int64_t begin, end, n = lk_image_chunk_span(chunk, run->spatial, &begin, &end);
     int classes = (int)run->classes;
     const lk_real *input = (const lk_real *)run->call->inputs[0].data;
     lk_real max[LOVASZ_BLOCK], sum[LOVASZ_BLOCK];
@@ -273,7 +259,7 @@ LK_HOT static void LK_T(backward_chunk)(void *arg, int64_t chunk, int worker)
 {
     (void)worker;
     lovasz_run *run = arg;
-    int64_t begin, end, n = chunk_span(run, chunk, &begin, &end);
+    int64_t begin, end, n = lk_image_chunk_span(chunk, run->spatial, &begin, &end);
     int64_t classes = run->classes, spatial = run->spatial;
     const double *scale = run->scale + (n / run->group_images) * classes;
     lk_real *grad = lk_grad_data(run->call, 0);
@@ -585,11 +571,7 @@ static lk_status lovasz_hinge_compute(const lk_call *call)
      "true: one ranking per image, then the mean over the images; false: one over the batch " \
      "(smp's per_image)"}
 
-static const lk_input_info lovasz_softmax_inputs[] = {
-    LK_INPUT_SCORES,
-    {"target", "class indices (N, *spatial) or (N, 1, *spatial)", LK_DTYPES_LABEL,
-     LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0},
-};
+static const lk_input_info lovasz_softmax_inputs[] = {LK_INPUT_SCORES, LK_INPUT_LABELS};
 
 static const lk_param_info lovasz_softmax_params[PS_COUNT] = {
     [PS_CLASSES] = {"classes", LK_PARAM_CHOICE, "present", 0, 0, 0, "present|all",

@@ -43,6 +43,7 @@
 #include "core/chunks.h"
 #include "core/context.h"
 #include "core/hot.h"
+#include "core/lanes.h"
 #include "core/loss.h"
 #include "core/special.h"
 #include "core/tensor.h"
@@ -51,7 +52,6 @@ enum { P_LAMBDA, P_EPSILON, P_REDUCTION, P_COUNT };
 enum { ERROR_IN_INPUT = 0, ERROR_IN_TARGET = 1 };
 
 #define T_BLOCK 256
-#define LANES 8
 
 typedef struct t_run {
     const lk_call *call;
@@ -61,14 +61,13 @@ typedef struct t_run {
     lk_chunk_error *errors;
 } t_run;
 
-/* The chunk's elements [*begin, *end) (flat indices), in one image. */
-static void chunk_span(const t_run *run, int64_t chunk, int64_t *begin, int64_t *end)
+/* The chunk's elements [*begin, *end) (flat indices), in one image, which it returns. */
+static int64_t chunk_span(const t_run *run, int64_t chunk, int64_t *begin, int64_t *end)
 {
-    int64_t image = chunk / run->chunks_per_image;
-    int64_t first = (chunk % run->chunks_per_image) * LK_CHUNK;
-    int64_t last = first + LK_CHUNK < run->per_image ? first + LK_CHUNK : run->per_image;
-    *begin = image * run->per_image + first;
-    *end = image * run->per_image + last;
+    int64_t image = lk_image_chunk_span(chunk, run->per_image, begin, end);
+    *begin += image * run->per_image;
+    *end += image * run->per_image;
+    return image;
 }
 
 static void record_error(t_run *run, int64_t chunk, int which, int64_t index)
@@ -100,7 +99,7 @@ LK_HOT static void LK_T(sums_chunk)(void *arg, int64_t chunk, int worker)
     const lk_real *x = (const lk_real *)run->call->inputs[0].data;
     int64_t begin, end;
     chunk_span(run, chunk, &begin, &end);
-    double lanes[LANES] = {0};
+    double lanes[LK_LANES] = {0};
     lk_real target[T_BLOCK];
     for (int64_t first = begin; first < end; first += T_BLOCK) {
         int len = (int)(end - first < T_BLOCK ? end - first : T_BLOCK);
@@ -116,12 +115,10 @@ LK_HOT static void LK_T(sums_chunk)(void *arg, int64_t chunk, int worker)
         }
         for (int j = 0; j < len; j++) {
             double delta = (double)x[first + j] - (double)target[j];
-            lanes[j % LANES] += delta * delta;
+            lanes[j % LK_LANES] += delta * delta;
         }
     }
-    double total = 0;
-    for (int l = 0; l < LANES; l++) total += lanes[l];
-    run->partials[chunk] = total;
+    run->partials[chunk] = lk_lanes_total(lanes);
 }
 
 LK_HOT static void LK_T(gradient_chunk)(void *arg, int64_t chunk, int worker)
@@ -130,9 +127,8 @@ LK_HOT static void LK_T(gradient_chunk)(void *arg, int64_t chunk, int worker)
     t_run *run = arg;
     const lk_real *x = (const lk_real *)run->call->inputs[0].data;
     lk_real *grad = lk_grad_data(run->call, 0);
-    int64_t begin, end;
-    chunk_span(run, chunk, &begin, &end);
-    const lk_real factor = (lk_real)run->factor[chunk / run->chunks_per_image];
+    int64_t begin, end, image = chunk_span(run, chunk, &begin, &end);
+    const lk_real factor = (lk_real)run->factor[image];
     lk_real target[T_BLOCK];
     for (int64_t first = begin; first < end; first += T_BLOCK) {
         int len = (int)(end - first < T_BLOCK ? end - first : T_BLOCK);
