@@ -371,14 +371,17 @@ static lk_status rmi_compute(const lk_call *call)
         lk_parallel_for_items(call->ctx, tasks, lk_numel(&call->inputs[0]),
                               call->inputs[0].dtype == LK_F32 ? rmi_task_f32 : rmi_task_f64, &run);
     double bce = 0, bound = 0;
+    int64_t singular = -1; /* the first task whose covariance was not positive definite */
     for (int64_t task = 0; status == LK_OK && task < tasks; task++) {
         bce += run.task_bce[task];
         bound += run.task_rmi[task];
-        if (run.task_singular[task] && lk_find_nonfinite(&call->inputs[0]) < 0)
-            status = lk_fail(LK_EVALUE, "loss 'rmi': a covariance of image %lld, class %lld is not "
-                             "positive definite (covariance_eps = %g)", (long long)(task / call->classes),
-                             (long long)(task % call->classes), run.alpha);
+        if (singular < 0 && run.task_singular[task]) singular = task;
     }
+    /* with a non-finite input the loss is not finite: lk_finish_loss names the input */
+    if (status == LK_OK && singular >= 0 && lk_find_nonfinite(&call->inputs[0]) < 0)
+        status = lk_fail(LK_EVALUE, "loss 'rmi': a covariance of image %lld, class %lld is not "
+                         "positive definite (covariance_eps = %g)", (long long)(singular / call->classes),
+                         (long long)(singular % call->classes), run.alpha);
     if (status == LK_OK)
         status = lk_finish_loss(call, lambda * bce / (valid + 1) + run.rmi_scale * bound, 1);
     free(counts);

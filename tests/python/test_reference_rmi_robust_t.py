@@ -89,6 +89,20 @@ def test_rmi_refuses_what_it_cannot_compute(generator):
         lkt.RmiLoss()(logits_like((1, 3, 12, 12), torch.float64, generator), labels)
 
 
+def test_rmi_reports_a_covariance_that_is_not_positive_definite(generator):
+    """Predictions constant down each column make the 3 x 3 neighbourhoods
+    linearly dependent; with a negligible covariance_eps the Cholesky factor
+    fails, and the error names the first such image and class. A NaN in the
+    input is reported as such instead."""
+    x = logits_like((2, 3, 1, 12), torch.float64, generator).expand(2, 3, 12, 12).contiguous()
+    labels = labels_for((2, 3, 12, 12), generator)
+    with pytest.raises(losskit.LosskitError, match="covariance of image 0, class 0 is not positive definite"):
+        lkt.RmiLoss(covariance_eps=1e-30)(x, labels)
+    x[1, 2, 4, 5] = float("nan")
+    with pytest.raises(losskit.LosskitError, match=r"'input'\[1, 2, 4, 5\] = nan: inputs must be finite"):
+        lkt.RmiLoss(covariance_eps=1e-30)(x, labels)
+
+
 # ------------------------------------------------------------ Robust T-Loss (Gonzalez-Jimenez et al.)
 
 def t_loss_formula(x, target, nu, log_precision=1.0, epsilon=1e-8, reduction="mean"):
