@@ -1,6 +1,7 @@
 #include "cases.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int64_t lk_tensor_numel(const lk_tensor *t)
 {
@@ -12,6 +13,11 @@ int64_t lk_tensor_numel(const lk_tensor *t)
 size_t lk_tensor_bytes(const lk_tensor *t)
 {
     return (size_t)lk_tensor_numel(t) * lk_dtype_size(t->dtype);
+}
+
+int lk_tensor_same_bits(const lk_tensor *a, const lk_tensor *b)
+{
+    return memcmp(a->data, b->data, lk_tensor_bytes(a)) == 0;
 }
 
 double lk_tensor_get(const lk_tensor *t, int64_t i)

@@ -46,6 +46,8 @@ double lk_tensor_get(const lk_tensor *t, int64_t i);
 void lk_tensor_set(lk_tensor *t, int64_t i, double value);
 int64_t lk_tensor_numel(const lk_tensor *t);
 size_t lk_tensor_bytes(const lk_tensor *t);
+/* Whether a and b hold the same bytes (b read as a's size). */
+int lk_tensor_same_bits(const lk_tensor *a, const lk_tensor *b);
 
 /* The integer value of a parameter of the case's loss, if it has it. */
 int lk_case_int_param(const lk_case *c, const char *name, long long *value);

@@ -36,11 +36,6 @@ static lk_tensor f64_tensor(double *data, int ndim, int64_t a, int64_t b, int64_
     return t;
 }
 
-static int same_bits(const void *a, const void *b, size_t bytes)
-{
-    return memcmp(a, b, bytes) == 0;
-}
-
 /* ------------------------------------------------------------ split batch */
 
 /* The whole batch through stats / finalize / backward, the images cut at
@@ -82,9 +77,9 @@ static void check_split(lk_case *c, const char *spec, const int64_t *cuts, int p
         CHECK_MSG(lk_loss_backward(desc, c->params, inputs, 2, &part_ds, grads, contexts[(part + 1) % 3]) == LK_OK,
                   "%s: backward: %s", lk_case_label(c, spec), lk_last_error());
     }
-    CHECK_MSG(same_bits(loss.data, c->loss.data, lk_tensor_bytes(&loss)), "%s: split loss differs",
+    CHECK_MSG(lk_tensor_same_bits(&loss, &c->loss), "%s: split loss differs",
               lk_case_label(c, spec));
-    CHECK_MSG(same_bits(grad.data, c->grads[0].data, lk_tensor_bytes(&grad)), "%s: split gradient differs",
+    CHECK_MSG(lk_tensor_same_bits(&grad, &c->grads[0]), "%s: split gradient differs",
               lk_case_label(c, spec));
     free(stats);
     free(ds);
