@@ -128,6 +128,11 @@ def _default_threads() -> Optional[int]:
     return _threads
 
 
+def _call_threads(threads: Optional[int]) -> Optional[int]:
+    """A call's thread count: its own, else set_num_threads's (None: the library's default)."""
+    return threads if threads is not None else _threads
+
+
 # ---------------------------------------------------------------- parameters
 
 def _python_value(param: Dict[str, Any], text: str) -> Any:
@@ -276,30 +281,29 @@ class Loss:
         return result
 
     def _inputs(self, arrays: Sequence[Any]):
-        """The arrays as contiguous NumPy arrays, their dtype codes and the lk_tensor array."""
+        """The arrays as contiguous NumPy arrays, and the lk_tensor array over them."""
         names = self.input_names
         if len(arrays) != len(names):
             raise TypeError(f"loss '{self.name}' takes {len(names)} inputs ({', '.join(names)}); got {len(arrays)}")
         arrays = [_as_array(a, name) for a, name in zip(arrays, names)]
-        codes = [_NUMPY_CODES[a.dtype] for a in arrays]
         inputs = (_native.Tensor * len(arrays))()
-        for slot, array, code in zip(inputs, arrays, codes):
-            _fill(slot, array.__array_interface__["data"][0], code, array.shape)
-        return arrays, codes, inputs
+        for slot, array in zip(inputs, arrays):
+            _fill_array(slot, array)
+        return arrays, inputs
 
     def __call__(self, *arrays: Any, grad: bool = True, threads: Optional[int] = None):
-        arrays, codes, inputs = self._inputs(arrays)
-        shape, dtype = self.output_shape(inputs, tuple((a.shape, c) for a, c in zip(arrays, codes)))
+        arrays, inputs = self._inputs(arrays)
+        shape, dtype = self.output_shape(inputs, tuple((a.shape, a.dtype) for a in arrays))
         value = np.empty(shape, dtype=_native.DTYPE_NAMES[dtype])
         loss = _native.Tensor()
-        _fill(loss, value.__array_interface__["data"][0], dtype, shape)
+        _fill_array(loss, value)
         gradients: List[Optional[np.ndarray]] = [None] * len(arrays)
         grads = (_native.Tensor * len(arrays))()
-        for k, (differentiable, array, code) in enumerate(zip(self.differentiable, arrays, codes)):
+        for k, (differentiable, array) in enumerate(zip(self.differentiable, arrays)):
             if grad and differentiable:
                 gradients[k] = np.empty_like(array)
-                _fill(grads[k], gradients[k].__array_interface__["data"][0], code, array.shape)
-        self.compute_raw(inputs, loss, grads, threads if threads is not None else _default_threads())
+                _fill_array(grads[k], gradients[k])
+        self.compute_raw(inputs, loss, grads, _call_threads(threads))
         return (value[()] if value.ndim == 0 else value), tuple(gradients)
 
     # the statistics API (losses built on per-class sums) ------------------
@@ -313,14 +317,13 @@ class Loss:
 
         Gather the stats of all workers along axis 0, in image order, then
         ``finalize`` them; see include/losskit.h for the columns."""
-        arrays, _, inputs = self._inputs(arrays)
+        arrays, inputs = self._inputs(arrays)
         shape = _native.Tensor()
         _raise_for(_native.lk_loss_stats_shape(self._desc, self._params, inputs, len(inputs), ctypes.byref(shape)))
         stats = np.empty(tuple(shape.shape[i] for i in range(shape.ndim)), dtype=np.float64)
-        _fill(shape, stats.__array_interface__["data"][0], _native.F64, stats.shape)
-        threads = threads if threads is not None else _default_threads()
+        _fill_array(shape, stats)
         _raise_for(_native.lk_loss_stats(self._desc, self._params, inputs, len(inputs), ctypes.byref(shape),
-                                         _context(threads)))
+                                         _context(_call_threads(threads))))
         return stats
 
     def finalize(self, stats: Any, grad: bool = True, dtype: Any = np.float64):
@@ -329,17 +332,17 @@ class Loss:
         for the batch (a scalar for mean and sum), in ``dtype``."""
         stats = np.ascontiguousarray(stats, dtype=np.float64)
         stats_tensor = _native.Tensor()
-        _fill(stats_tensor, stats.__array_interface__["data"][0], _native.F64, stats.shape)
+        _fill_array(stats_tensor, stats)
         out = _native.Tensor()
         _raise_for(_native.lk_loss_finalize_shape(self._desc, self._params, ctypes.byref(stats_tensor),
                                                   ctypes.byref(out)))
         value = np.empty(tuple(out.shape[i] for i in range(out.ndim)), dtype=dtype)
         loss = _native.Tensor()
-        _fill(loss, value.__array_interface__["data"][0], _NUMPY_CODES[value.dtype], value.shape)
+        _fill_array(loss, value)
         dloss_dstats = np.empty_like(stats) if grad else None
         ds_tensor = _native.Tensor()
         if grad:
-            _fill(ds_tensor, dloss_dstats.__array_interface__["data"][0], _native.F64, stats.shape)
+            _fill_array(ds_tensor, dloss_dstats)
         _raise_for(_native.lk_loss_finalize(self._desc, self._params, ctypes.byref(stats_tensor),
                                             ctypes.byref(loss), ctypes.byref(ds_tensor) if grad else None))
         return (value[()] if value.ndim == 0 else value), dloss_dstats
@@ -347,22 +350,26 @@ class Loss:
     def backward(self, *arrays: Any, dloss_dstats: Any, threads: Optional[int] = None):
         """The gradient of each input (None for inputs without one) from these
         images' rows of d loss / d stats."""
-        arrays, codes, inputs = self._inputs(arrays)
+        arrays, inputs = self._inputs(arrays)
         ds = np.ascontiguousarray(dloss_dstats, dtype=np.float64)
         ds_tensor = _native.Tensor()
-        _fill(ds_tensor, ds.__array_interface__["data"][0], _native.F64, ds.shape)
+        _fill_array(ds_tensor, ds)
         gradients: List[Optional[np.ndarray]] = [None] * len(arrays)
         grads = (_native.Tensor * len(arrays))()
         gradients[0] = np.empty_like(arrays[0])
-        _fill(grads[0], gradients[0].__array_interface__["data"][0], codes[0], arrays[0].shape)
-        threads = threads if threads is not None else _default_threads()
+        _fill_array(grads[0], gradients[0])
         _raise_for(_native.lk_loss_backward(self._desc, self._params, inputs, len(inputs), ctypes.byref(ds_tensor),
-                                            grads, _context(threads)))
+                                            grads, _context(_call_threads(threads))))
         return tuple(gradients)
 
 
 def _restore_loss(name: str, spec: str) -> Loss:
     return Loss(name).set_spec(spec)
+
+
+def _fill_array(tensor: "_native.Tensor", array: np.ndarray) -> None:
+    """Points an lk_tensor at a C-contiguous NumPy array of a losskit dtype."""
+    _fill(tensor, array.__array_interface__["data"][0], _NUMPY_CODES[array.dtype], array.shape)
 
 
 def _fill(tensor: "_native.Tensor", pointer: int, dtype: int, shape: Sequence[int]) -> None:
