@@ -198,13 +198,7 @@ class _LossFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, runner: Loss, prepared: List[torch.Tensor], *originals: torch.Tensor) -> torch.Tensor:
         wanted = ctx.needs_input_grad[2:]
-        for k, differentiable in enumerate(runner.differentiable):
-            if wanted[k] and not differentiable:
-                raise LosskitError(
-                    f"loss '{runner.name}' has no gradient for input '{runner.input_names[k]}'; "
-                    f"pass it detached (requires_grad=False)",
-                    "LK_EINVAL",
-                )
+        _refuse_missing_gradients(runner, wanted)
         value, gradients = _run(runner, prepared, wanted)
         ctx.slots = [k for k, g in enumerate(gradients) if g is not None]
         ctx.save_for_backward(*[g for g in gradients if g is not None])
@@ -223,9 +217,26 @@ class _LossFunction(torch.autograd.Function):
                     result[2 + k] = gradient * grad_output
                 else:  # one loss per pixel (N, *spatial): broadcast over the classes
                     result[2 + k] = gradient * grad_output.unsqueeze(1)
-        if torch.is_grad_enabled():  # create_graph=True: a second derivative must not be a silent 0
-            result = [None if r is None else _NoSecondDerivative.apply(r.detach().requires_grad_()) for r in result]
-        return tuple(result)
+        return _first_derivatives_only(result)
+
+
+def _refuse_missing_gradients(runner: Loss, wanted) -> None:
+    """Raises if autograd wants the gradient of an input the loss has none for."""
+    for k, differentiable in enumerate(runner.differentiable):
+        if wanted[k] and not differentiable:
+            raise LosskitError(
+                f"loss '{runner.name}' has no gradient for input '{runner.input_names[k]}'; "
+                f"pass it detached (requires_grad=False)",
+                "LK_EINVAL",
+            )
+
+
+def _first_derivatives_only(result: List[Optional[torch.Tensor]]):
+    """The backward pass's result; under create_graph=True each gradient is
+    wrapped so that a second derivative raises instead of being a silent 0."""
+    if torch.is_grad_enabled():
+        result = [None if r is None else _NoSecondDerivative.apply(r.detach().requires_grad_()) for r in result]
+    return tuple(result)
 
 
 def _stats_of(runner: Loss, prepared: List[torch.Tensor]) -> torch.Tensor:
@@ -241,6 +252,7 @@ class _StatsFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, runner: Loss, prepared: List[torch.Tensor], stats: torch.Tensor, first_image: int,
                 *originals: torch.Tensor) -> torch.Tensor:
+        _refuse_missing_gradients(runner, ctx.needs_input_grad[4:])
         wanted = ctx.needs_input_grad[4]
         value_dtype = np.float32 if prepared[0].dtype == torch.float32 else np.float64
         value, ds = runner.finalize(stats.numpy(), grad=wanted, dtype=value_dtype)
@@ -256,9 +268,7 @@ class _StatsFunction(torch.autograd.Function):
             ds = _weigh_terms(ctx.runner, ctx.ds, grad_output.detach().double().numpy())
             grads = ctx.runner.backward(*[t.numpy() for t in ctx.prepared], dloss_dstats=ds, threads=_threads())
             result[4] = torch.from_numpy(grads[0])
-        if torch.is_grad_enabled():
-            result = [None if r is None else _NoSecondDerivative.apply(r.requires_grad_()) for r in result]
-        return tuple(result)
+        return _first_derivatives_only(result)
 
 
 def _weigh_terms(runner: Loss, ds: np.ndarray, upstream: np.ndarray) -> np.ndarray:

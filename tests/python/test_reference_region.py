@@ -577,6 +577,13 @@ def test_statistics_api_errors(generator):
         losskit.Loss("dice").finalize(np.zeros((2, 3, 9)))
     with pytest.raises(losskit.LosskitError, match="statistics must be finite"):
         losskit.Loss("dice").finalize(np.full((2, 3, 8), np.nan))
+    # a target that asks for a gradient is refused on the statistics path too
+    # (reduction none, loss_from_stats), as on the plain one
+    soft = torch.softmax(logits_like((2, 3, 4, 4), torch.float64, generator), 1).requires_grad_(True)
+    for call in (lambda: lkt.DiceLoss()(x, soft), lambda: lkt.DiceLoss(reduction="none")(x, soft),
+                 lambda: dice.loss_from_stats(x, soft, stats=dice.stats(x, soft.detach()))):
+        with pytest.raises(losskit.LosskitError, match="no gradient for input 'target'"):
+            call()
 
 
 # ------------------------------------------------------------ bad input
