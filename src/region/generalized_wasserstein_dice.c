@@ -142,8 +142,7 @@ static const lk_param_info wasserstein_params[P_COUNT] = {
     [P_WEIGHTING_MODE] = {"weighting_mode", LK_PARAM_CHOICE, "default", 0, 0, 0, "default|GDL",
                           "default: class 0 is background (alpha 0), others 1; GDL: alpha_l = "
                           "1 / (n_l + 1) (MONAI's weighting_mode)"},
-    [P_ACTIVATION] = {"activation", LK_PARAM_CHOICE, "softmax", 0, 0, 0, "softmax|none",
-                      "softmax: logits, softmax over the classes; none: probabilities"},
+    [P_ACTIVATION] = LK_PARAM_SOFTMAX_ACTIVATION,
     [P_SMOOTH_NR] = LK_PARAM_SMOOTH_NR("1e-05"),
     [P_SMOOTH_DR] = LK_PARAM_SMOOTH_DR("1e-05"),
     [P_BATCH] = LK_PARAM_BATCH,
