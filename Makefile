@@ -23,7 +23,7 @@ build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# The test and benchmark environment, rebuilt when requirements-dev.txt changes.
+# The test and benchmark environment, rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements-dev.txt requirements-nodeps.txt | deps
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install -q --upgrade pip
