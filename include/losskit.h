@@ -371,6 +371,61 @@ LK_API lk_status lk_loss_backward(const lk_loss_desc *desc, const lk_params *par
                                   const lk_tensor *dloss_dstats, const lk_tensor *grads,
                                   lk_context *ctx);
 
+/* ------------------------------------------------------------------------
+ * Distance transforms
+ * ------------------------------------------------------------------------
+ *
+ * Exact Euclidean distance transforms of masks with 1 to 8 spatial axes,
+ * each axis with its own voxel spacing, in linear time. The leading
+ * batch_dims axes of the mask index independent images (0: the whole tensor
+ * is one image); the rest are spatial. spacing: NULL (1 on every axis) or one
+ * positive, finite value per spatial axis. A mask is any dtype; an element
+ * is foreground when it is non-zero (NaN is an error). out: float32 or
+ * float64, shaped like the mask; distances are computed in float64 and
+ * rounded once. Results do not depend on the thread count.
+ */
+
+/* out = distance from each foreground element to the nearest background
+ * (zero) element of its image, 0 on the background: bit for bit what
+ * scipy.ndimage.distance_transform_edt(mask, sampling=spacing) returns,
+ * except for an image with no background at all, where scipy measures to a
+ * phantom element outside the image and losskit gives +inf. */
+LK_API lk_status lk_edt(const lk_tensor *mask, int batch_dims, const double *spacing,
+                        const lk_tensor *out, lk_context *ctx);
+
+/* The signed distance maps of the boundary-based losses. With d_in(x) the
+ * distance from an object element to the nearest background element and
+ * d_out(x) the distance from a background element to the nearest object
+ * element (as lk_edt measures them):
+ *   LK_SDF_SIGNED         -d_in inside, +d_out outside (no element is 0;
+ *                         the zero level lies between the pixels);
+ *   LK_SDF_BOUNDARY_LOSS  -(d_in - 1) inside, +d_out outside: the boundary
+ *                         loss reference (Kervadec et al.), whose object
+ *                         border pixels are 0 (with spacing, the shift is
+ *                         still 1, as in that code);
+ *   LK_SDF_NORMALIZED     -d_in / max d_in inside, +d_out / max d_out
+ *                         outside, 0 on the object's inner border (object
+ *                         elements with a background neighbour along an
+ *                         axis; the image edge is not a border): the maps of
+ *                         the shape-aware SDF regression papers, in [-1, 1];
+ *   LK_SDF_UNSIGNED       d_in inside, d_out outside: the field of the
+ *                         Hausdorff distance-transform loss.
+ * An image whose mask is empty or full has no boundary: its map is 0. */
+typedef enum lk_sdf_kind {
+    LK_SDF_SIGNED = 0,
+    LK_SDF_BOUNDARY_LOSS = 1,
+    LK_SDF_NORMALIZED = 2,
+    LK_SDF_UNSIGNED = 3
+} lk_sdf_kind;
+
+#define LK_SDF_KIND_COUNT 4
+
+/* "signed", "boundary_loss", "normalized", "unsigned"; "unknown" otherwise. */
+LK_API const char *lk_sdf_kind_name(lk_sdf_kind kind);
+
+LK_API lk_status lk_sdf(const lk_tensor *mask, int batch_dims, const double *spacing,
+                        lk_sdf_kind kind, const lk_tensor *out, lk_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -110,3 +110,8 @@ lk_loss_finalize = _prototype(
 lk_loss_backward = _prototype(
     "lk_loss_backward", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors, _vp
 )
+
+_spacing = ctypes.POINTER(ctypes.c_double)
+lk_edt = _prototype("lk_edt", _int, ctypes.POINTER(Tensor), _int, _spacing, ctypes.POINTER(Tensor), _vp)
+lk_sdf = _prototype("lk_sdf", _int, ctypes.POINTER(Tensor), _int, _spacing, _int, ctypes.POINTER(Tensor), _vp)
+lk_sdf_kind_name = _prototype("lk_sdf_kind_name", _cp, _int)

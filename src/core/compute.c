@@ -28,35 +28,6 @@ static char *format_dtypes(unsigned dtypes, char *buf, size_t size)
     return buf;
 }
 
-static lk_status check_tensor_header(const char *role, const char *name, const lk_tensor *t)
-{
-    if (t->ndim < 0 || t->ndim > LK_MAX_DIMS)
-        return lk_fail(LK_ESHAPE, "%s '%s' has ndim = %d, outside [0, %d]", role, name, t->ndim,
-                       LK_MAX_DIMS);
-    int64_t count = 1;
-    for (int axis = 0; axis < t->ndim; axis++) {
-        if (t->shape[axis] < 1)
-            return lk_fail(LK_ESHAPE, "%s '%s' has shape[%d] = %lld; every dimension must be >= 1",
-                           role, name, axis, (long long)t->shape[axis]);
-        if (t->shape[axis] > LK_MAX_NUMEL / count)
-            return lk_fail(LK_ESHAPE, "%s '%s' has more than 2^48 elements", role, name);
-        count *= t->shape[axis];
-    }
-    if (!lk_dtype_valid(t->dtype))
-        return lk_fail(LK_EDTYPE, "%s '%s' has dtype %d, which is not a losskit dtype", role, name,
-                       (int)t->dtype);
-    if (!t->data) return lk_fail(LK_EINVAL, "%s '%s' has data = NULL", role, name);
-    return LK_OK;
-}
-
-int lk_same_shape(const lk_tensor *a, const lk_tensor *b)
-{
-    if (a->ndim != b->ndim) return 0;
-    for (int axis = 0; axis < a->ndim; axis++)
-        if (a->shape[axis] != b->shape[axis]) return 0;
-    return 1;
-}
-
 static lk_status shape_error(const char *name, const lk_tensor *t, const char *expected)
 {
     char got[LK_SHAPE_TEXT];
@@ -93,7 +64,7 @@ static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, 
 {
     const lk_input_info *info = &desc->inputs[i];
     const lk_tensor *t = &inputs[i];
-    lk_status status = check_tensor_header("input", info->name, t);
+    lk_status status = lk_check_tensor_header("input", info->name, t);
     if (status != LK_OK) return status;
     if (!(info->dtypes & LK_DTYPE_BIT(t->dtype))) {
         char allowed[96];
@@ -200,14 +171,6 @@ lk_status lk_loss_output_shape(const lk_loss_desc *desc, const lk_params *params
     return LK_OK;
 }
 
-static int overlaps(const lk_tensor *a, const lk_tensor *b)
-{
-    const char *a_begin = a->data, *b_begin = b->data;
-    const char *a_end = a_begin + (size_t)lk_numel(a) * lk_dtype_size(a->dtype);
-    const char *b_end = b_begin + (size_t)lk_numel(b) * lk_dtype_size(b->dtype);
-    return a_begin < b_end && b_begin < a_end;
-}
-
 lk_status lk_check_gradients(const lk_call *call, const lk_tensor *grads)
 {
     const lk_loss_desc *desc = call->desc;
@@ -219,7 +182,7 @@ lk_status lk_check_gradients(const lk_call *call, const lk_tensor *grads)
             return lk_fail(LK_EINVAL,
                            "grads[%zu]: loss '%s' has no gradient for input '%s'; pass data = NULL",
                            i, desc->name, name);
-        lk_status status = check_tensor_header("gradient of", name, grad);
+        lk_status status = lk_check_tensor_header("gradient of", name, grad);
         if (status != LK_OK) return status;
         if (grad->dtype != call->inputs[i].dtype || !lk_same_shape(grad, &call->inputs[i])) {
             char want[LK_SHAPE_TEXT], got[LK_SHAPE_TEXT];
@@ -229,10 +192,10 @@ lk_status lk_check_gradients(const lk_call *call, const lk_tensor *grads)
                            lk_dtype_name(grad->dtype), lk_format_shape(grad, got, sizeof got));
         }
         for (size_t k = 0; k < desc->n_inputs; k++)
-            if (overlaps(grad, &call->inputs[k]))
+            if (lk_tensors_overlap(grad, &call->inputs[k]))
                 return lk_fail(LK_EINVAL, "grads[%zu] overlaps input '%s'", i, desc->inputs[k].name);
         for (size_t k = 0; k < i; k++)
-            if (grads[k].data && overlaps(grad, &grads[k]))
+            if (grads[k].data && lk_tensors_overlap(grad, &grads[k]))
                 return lk_fail(LK_EINVAL, "grads[%zu] overlaps grads[%zu]", i, k);
     }
     return LK_OK;
@@ -242,7 +205,7 @@ static lk_status check_outputs(const lk_call *call, const lk_tensor *loss, const
 {
     const lk_loss_desc *desc = call->desc;
     if (!loss) return lk_fail(LK_EINVAL, "loss is NULL");
-    lk_status status = check_tensor_header("output", "loss", loss);
+    lk_status status = lk_check_tensor_header("output", "loss", loss);
     if (status != LK_OK) return status;
     lk_tensor expected;
     output_shape(call, &expected);
@@ -257,11 +220,11 @@ static lk_status check_outputs(const lk_call *call, const lk_tensor *loss, const
                        lk_format_shape(loss, got, sizeof got));
     }
     for (size_t i = 0; i < desc->n_inputs; i++)
-        if (overlaps(loss, &call->inputs[i]))
+        if (lk_tensors_overlap(loss, &call->inputs[i]))
             return lk_fail(LK_EINVAL, "output 'loss' overlaps input '%s'", desc->inputs[i].name);
     status = lk_check_gradients(call, grads);
     for (size_t i = 0; status == LK_OK && grads && i < desc->n_inputs; i++)
-        if (grads[i].data && overlaps(&grads[i], loss))
+        if (grads[i].data && lk_tensors_overlap(&grads[i], loss))
             status = lk_fail(LK_EINVAL, "grads[%zu] overlaps output 'loss'", i);
     return status;
 }

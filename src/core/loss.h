@@ -99,9 +99,6 @@ static inline void *lk_grad_data(const lk_call *call, size_t input)
 lk_status lk_prepare_call(const lk_loss_desc *desc, const lk_params *params,
                           const lk_tensor *inputs, size_t n_inputs, lk_call *call);
 
-/* Whether a and b have the same dims. */
-int lk_same_shape(const lk_tensor *a, const lk_tensor *b);
-
 /* The gradient tensors of lk_loss_compute (grads may be NULL; entries with
  * data NULL are skipped): differentiable inputs only, each with its input's
  * dtype and shape, overlapping no input and no other gradient. */

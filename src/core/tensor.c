@@ -165,3 +165,40 @@ lk_status lk_unit_interval_error(const lk_tensor *t, const char *name, int64_t i
                    lk_format_index(t, index, where, sizeof where), lk_read_real(t, index), what,
                    hint);
 }
+
+lk_status lk_check_tensor_header(const char *role, const char *name, const lk_tensor *t)
+{
+    if (t->ndim < 0 || t->ndim > LK_MAX_DIMS)
+        return lk_fail(LK_ESHAPE, "%s '%s' has ndim = %d, outside [0, %d]", role, name, t->ndim,
+                       LK_MAX_DIMS);
+    int64_t count = 1;
+    for (int axis = 0; axis < t->ndim; axis++) {
+        if (t->shape[axis] < 1)
+            return lk_fail(LK_ESHAPE, "%s '%s' has shape[%d] = %lld; every dimension must be >= 1",
+                           role, name, axis, (long long)t->shape[axis]);
+        if (t->shape[axis] > LK_MAX_NUMEL / count)
+            return lk_fail(LK_ESHAPE, "%s '%s' has more than 2^48 elements", role, name);
+        count *= t->shape[axis];
+    }
+    if (!lk_dtype_valid(t->dtype))
+        return lk_fail(LK_EDTYPE, "%s '%s' has dtype %d, which is not a losskit dtype", role, name,
+                       (int)t->dtype);
+    if (!t->data) return lk_fail(LK_EINVAL, "%s '%s' has data = NULL", role, name);
+    return LK_OK;
+}
+
+int lk_tensors_overlap(const lk_tensor *a, const lk_tensor *b)
+{
+    const char *a_begin = a->data, *b_begin = b->data;
+    const char *a_end = a_begin + (size_t)lk_numel(a) * lk_dtype_size(a->dtype);
+    const char *b_end = b_begin + (size_t)lk_numel(b) * lk_dtype_size(b->dtype);
+    return a_begin < b_end && b_begin < a_end;
+}
+
+int lk_same_shape(const lk_tensor *a, const lk_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int axis = 0; axis < a->ndim; axis++)
+        if (a->shape[axis] != b->shape[axis]) return 0;
+    return 1;
+}

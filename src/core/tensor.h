@@ -32,6 +32,17 @@ char *lk_format_index(const lk_tensor *t, int64_t flat, char *buf, size_t size);
 double lk_read_real(const lk_tensor *t, int64_t flat);
 int64_t lk_read_label(const lk_tensor *t, int64_t flat);
 
+/* The checks every tensor argument passes first: ndim in [0, LK_MAX_DIMS],
+ * every dimension >= 1, at most LK_MAX_NUMEL elements, a losskit dtype, data
+ * not NULL. role and name make the message ("input 'target' has ..."). */
+lk_status lk_check_tensor_header(const char *role, const char *name, const lk_tensor *t);
+
+/* Whether a and b have the same dims. */
+int lk_same_shape(const lk_tensor *a, const lk_tensor *b);
+
+/* Whether the memory of a and b (validated tensors) overlaps. */
+int lk_tensors_overlap(const lk_tensor *a, const lk_tensor *b);
+
 /* Flat index of the first NaN or infinity in a float tensor, or -1. */
 int64_t lk_find_nonfinite(const lk_tensor *t);
 
