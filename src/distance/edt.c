@@ -13,9 +13,11 @@
  *               parabolas rooted at each i, found in O(n) per line.
  *
  * Exactness: the terms are added in axis order, each formed as
- * ((offset) * s_k)^2 in double, which is what scipy does with the feature
- * transform it finds; the same nearest site gives the same bits. Elements
- * with f = +inf (no site on the line so far) root no parabola.
+ * ((offset) * s_k)^2 in double, and the envelope's tests are scipy's (see
+ * envelope_line), so the result is the double scipy.ndimage's
+ * distance_transform_edt computes from the feature transform it finds, bit
+ * for bit, ties included. Elements with f = +inf (no site on the line so far)
+ * root no parabola.
  *
  * Layout: the axis-0 scan runs over whole rows (all other axes at once), so
  * it is contiguous and vectorized. Envelopes along the last axis read
@@ -71,8 +73,8 @@ typedef struct dt_scratch {
     double *run;       /* [LK_DT_COLUMNS] axis-0 scan: distance so far, per column */
     double *lines;     /* [LK_DT_BLOCK][longest] gathered lines */
     double *results;   /* [LK_DT_BLOCK][longest] their envelopes */
-    int64_t *roots;    /* [longest] envelope: the parabolas' roots */
-    double *bounds;    /* [longest + 1] envelope: where each parabola starts */
+    double *at;        /* [longest + 1] the envelope's parabolas: root positions */
+    double *height;    /* [longest + 1] and values there */
 } dt_scratch;
 
 static size_t dt_scratch_layout(const lk_grid *grid, void *base, dt_scratch *s)
@@ -82,8 +84,8 @@ static size_t dt_scratch_layout(const lk_grid *grid, void *base, dt_scratch *s)
     s->run = lk_scratch_take(&area, LK_DT_COLUMNS * sizeof(double));
     s->lines = lk_scratch_take(&area, LK_DT_BLOCK * longest * sizeof(double));
     s->results = lk_scratch_take(&area, LK_DT_BLOCK * longest * sizeof(double));
-    s->roots = lk_scratch_take(&area, longest * sizeof(int64_t));
-    s->bounds = lk_scratch_take(&area, (longest + 1) * sizeof(double));
+    s->at = lk_scratch_take(&area, (longest + 1) * sizeof(double));
+    s->height = lk_scratch_take(&area, (longest + 1) * sizeof(double));
     return lk_scratch_size(&area);
 }
 
@@ -130,53 +132,86 @@ LK_HOT static void scan_columns(const uint8_t *restrict site, int64_t n0, int64_
 /* ------------------------------------------------------- axes 1 and later */
 
 /* The lower envelope of the parabolas f[i] + ((x - i) s)^2 over a line of n
- * values, evaluated at every x into dst[x * dst_stride]. */
+ * values, evaluated at every x into dst[x * dst_stride].
+ *
+ * The tests are those of Maurer et al.'s algorithm as scipy.ndimage runs it
+ * (ni_morphology.c, _VoronoiFT), written on the values f: a parabola is
+ * dropped when the two around it hide it (a strict test: where three meet
+ * at one point the middle one stays), and each x walks forward along the
+ * envelope while the next parabola is strictly lower there. Where two
+ * nearest sites are at the same true distance but their sums round apart,
+ * the same site wins as in scipy, so the results stay bit-equal to it. */
+/* Whether the parabola `top` of the envelope is hidden by its neighbour
+ * before it and a new one at `position` (scipy's test; see above). */
+static inline int hidden_between(const double *at, const double *height, int64_t top,
+                                 double position, double value, double spacing)
+{
+    double a = (at[top] - at[top - 1]) * spacing, b = (position - at[top]) * spacing;
+    double c = a + b;
+    return c * height[top] - b * height[top - 1] - a * value - a * b * c > 0.0;
+}
+
+static inline double parabola(const double *at, const double *height, int64_t k, double x,
+                              double spacing)
+{
+    double term = (at[k] - x) * spacing;
+    return height[k] + term * term;
+}
+
+/* at and height hold n + 1 entries: the envelope's parabolas (root
+ * positions, values there) and a sentinel that ends the walk. */
 static void envelope_line(const double *restrict f, int64_t n, double spacing, int root,
-                          int64_t *restrict roots, double *restrict bounds, double *restrict dst,
+                          double *restrict at, double *restrict height, double *restrict dst,
                           int64_t dst_stride)
 {
-    double inverse_w = 1.0 / (spacing * spacing);
-    int64_t top = -1; /* index of the last parabola of the envelope */
+    int64_t top = -1;
+    /* A parabola above both neighbours' at its own root by more than s^2 is
+     * strictly above one of them everywhere (they cross it once, on the far
+     * side); the margin, relative 2^-30, keeps rounding from mattering. */
+    double hidden = spacing * spacing * (1 + 0x1p-30);
     for (int64_t q = 0; q < n; q++) {
-        if (f[q] == INFINITY) continue;
-        double start = -INFINITY;
-        while (top >= 0) {
-            int64_t p = roots[top];
-            /* where the parabolas of p and q meet, in elements */
-            start = ((f[q] - f[p]) * inverse_w + (double)((q - p) * (q + p))) /
-                    (double)(2 * (q - p));
-            if (start > bounds[top]) break;
-            top--;
-            start = -INFINITY;
+        double fq = f[q];
+        if (fq == INFINITY) continue;
+        if (q > 0 && q < n - 1) {
+            double margin = hidden + fq * 0x1p-30;
+            if (fq - f[q - 1] > margin && fq - f[q + 1] > margin) continue;
         }
+        double position = (double)q;
+        while (top >= 1 && hidden_between(at, height, top, position, fq, spacing)) top--;
         top++;
-        roots[top] = q;
-        bounds[top] = start;
+        at[top] = position;
+        height[top] = fq;
     }
     if (top < 0) {
         for (int64_t x = 0; x < n; x++) dst[x * dst_stride] = INFINITY;
         return;
     }
-    bounds[top + 1] = INFINITY;
+    at[top + 1] = 0;
+    height[top + 1] = INFINITY; /* never lower: the walk stops at top */
     int64_t k = 0;
     for (int64_t x = 0; x < n; x++) {
-        while (bounds[k + 1] < (double)x) k++;
-        double term = (double)(x - roots[k]) * spacing;
-        double value = f[roots[k]] + term * term;
+        double position = (double)x;
+        double value = parabola(at, height, k, position, spacing);
+        for (;;) {
+            double next = parabola(at, height, k + 1, position, spacing);
+            if (!(next < value)) break;
+            value = next;
+            k++;
+        }
         dst[x * dst_stride] = root ? sqrt(value) : value;
     }
 }
 
-/* Lines of the last axis (contiguous): each is copied, then transformed in place. */
-static void envelope_contiguous(const lk_grid *grid, int64_t first_line, int64_t count, int root,
-                                double *out, const dt_scratch *s)
+/* Contiguous lines (the last axis, or one followed by axes of length 1):
+ * each is copied, then transformed in place. */
+static void envelope_contiguous(const lk_grid *grid, int axis, int64_t first_line, int64_t count,
+                                int root, double *out, const dt_scratch *s)
 {
-    int axis = grid->ndim - 1;
     int64_t n = grid->shape[axis];
     for (int64_t line = first_line; line < first_line + count; line++) {
         double *values = out + line * n;
         memcpy(s->lines, values, (size_t)n * sizeof(double));
-        envelope_line(s->lines, n, grid->spacing[axis], root, s->roots, s->bounds, values, 1);
+        envelope_line(s->lines, n, grid->spacing[axis], root, s->at, s->height, values, 1);
     }
 }
 
@@ -190,7 +225,7 @@ static void envelope_strided(const lk_grid *grid, int axis, int64_t outer, int64
     for (int64_t i = 0; i < n; i++)
         for (int64_t b = 0; b < width; b++) s->lines[b * n + i] = base[i * stride + b];
     for (int64_t b = 0; b < width; b++)
-        envelope_line(s->lines + b * n, n, grid->spacing[axis], root, s->roots, s->bounds,
+        envelope_line(s->lines + b * n, n, grid->spacing[axis], root, s->at, s->height,
                       s->results + b * n, 1);
     for (int64_t i = 0; i < n; i++)
         for (int64_t b = 0; b < width; b++) base[i * stride + b] = s->results[b * n + i];
@@ -244,7 +279,7 @@ static void dt_pass_task(const dt_pass *pass, int64_t task, const dt_scratch *s)
     } else if (stride == 1) {
         int64_t lines = grid->numel / n, first = task * pass->lines_per_task;
         int64_t count = lines - first < pass->lines_per_task ? lines - first : pass->lines_per_task;
-        envelope_contiguous(grid, first, count, pass->root, pass->out, s);
+        envelope_contiguous(grid, pass->axis, first, count, pass->root, pass->out, s);
     } else {
         int64_t outer = task / pass->blocks_per_slab;
         int64_t j0 = task % pass->blocks_per_slab * LK_DT_BLOCK;
