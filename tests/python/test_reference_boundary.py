@@ -1,0 +1,139 @@
+"""The distance-map losses against their reference formulas, written here in
+plain torch with autograd, with the distance maps computed by scipy exactly as
+the reference code computes them (they are constants of the ground truth):
+
+- boundary: LIVIAETS/boundary-loss (one_hot2dist, SurfaceLoss);
+- region_wise: jmlipman/RegionWiseLoss (the RRW map), and precomputed maps;
+- distance_penalized_ce: JunMa11/SegLoss (compute_edts_forPenalizedLoss),
+  with the weighting the paper describes;
+- hausdorff_dt: MONAI's HausdorffDTLoss itself (value and gradient).
+
+Value and gradient of every option that changes the math; edge cases: an
+absent class, a class filling the image, one-pixel objects, 3-D anisotropic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import torch
+import torch.nn.functional as F
+
+import losskit
+import losskit.torch as lkt
+from conftest import assert_close, check_against, logits_like
+
+
+def blob_labels(shape, classes, generator, count=4):
+    """Labels (N, *spatial) made of a few balls of random classes on class 0."""
+    gen = np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=generator)))
+    spatial = shape
+    labels = np.zeros((spatial[0],) + tuple(spatial[1:]), np.int64)
+    grid = np.indices(spatial[1:], dtype=float)
+    for n in range(spatial[0]):
+        for _ in range(count):
+            centre = gen.uniform(0, max(spatial[1:]), len(spatial) - 1)
+            radius = gen.uniform(1, max(spatial[1:]) / 3)
+            inside = ((grid - centre.reshape((-1,) + (1,) * (len(spatial) - 1))) ** 2).sum(0) < radius**2
+            labels[n][inside] = gen.integers(1, classes)
+    return torch.from_numpy(labels)
+
+
+def one_hot(labels, classes):
+    return F.one_hot(labels, classes).movedim(-1, 1).numpy().astype(bool)
+
+
+def per_image_class(fn, labels, classes, sampling=None):
+    """fn(mask, sampling) for every (image, class), stacked (N, C, *spatial)."""
+    masks = one_hot(labels, classes)
+    return torch.from_numpy(np.stack([np.stack([fn(masks[n, c], sampling) for c in range(classes)])
+                                      for n in range(masks.shape[0])]))
+
+
+def edt(mask, sampling):
+    return ndi.distance_transform_edt(mask, sampling=sampling)
+
+
+# ------------------------------------------------------------------ boundary loss
+
+def one_hot2dist(mask, sampling):
+    """LIVIAETS/boundary-loss utils.one_hot2dist, one class."""
+    if not mask.any():
+        return np.zeros(mask.shape)
+    neg = ~mask
+    return edt(neg, sampling) * neg - (edt(mask, sampling) - 1) * mask
+
+
+def boundary_reference(x, labels, include_background=False, spacing=None, activation="softmax", reduction="mean"):
+    classes = x.shape[1]
+    phi = per_image_class(one_hot2dist, labels, classes, spacing).to(x.dtype)
+    p = torch.softmax(x, 1) if activation == "softmax" else x
+    kept = slice(0 if include_background else 1, None)
+    product = p[:, kept] * phi[:, kept]
+    if reduction == "mean":
+        return product.mean()
+    if reduction == "sum":
+        return product.sum()
+    return product.sum(1)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 24, 20), (2, 2, 9, 10, 11), (3, 4, 40)], ids=str)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"include_background": True}, {"reduction": "sum"}, {"reduction": "none"}, {"spacing": "aniso"}],
+    ids=str,
+)
+def test_boundary_matches_reference(shape, options, generator):
+    options = dict(options)
+    if options.get("spacing") == "aniso":
+        options["spacing"] = [0.5, 2.0, 1.25][: len(shape) - 2]
+    x = logits_like(shape, torch.float64, generator)
+    labels = blob_labels((shape[0],) + shape[2:], shape[1], generator)
+    module = lkt.BoundaryLoss(**options)
+    check_against(module, lambda x, y: boundary_reference(x, y, **options), x, labels, what=str(options))
+
+
+def test_boundary_on_probabilities_and_float32(generator):
+    x = logits_like((2, 3, 16, 16), torch.float64, generator)
+    p = torch.softmax(x, 1)
+    labels = blob_labels((2, 16, 16), 3, generator)
+    check_against(lkt.BoundaryLoss(activation="none"), lambda p, y: boundary_reference(p, y, activation="none"), p, labels)
+    single = lkt.BoundaryLoss()(x.float(), labels)
+    assert_close(single, boundary_reference(x, labels).float(), "float32")
+
+
+def test_boundary_edge_cases(generator):
+    x = logits_like((3, 3, 12, 12), torch.float64, generator)
+    labels = torch.zeros((3, 12, 12), dtype=torch.int64)
+    labels[1, 5, 6] = 2          # a one-pixel object
+    labels[2] = 1                # class 1 fills image 2: no boundary, phi = 0
+    check_against(lkt.BoundaryLoss(include_background=True),
+                  lambda x, y: boundary_reference_filled(x, y), x, labels)
+
+
+def boundary_reference_filled(x, labels):
+    """The reference, with losskit's rule for a class filling the image (phi = 0:
+    the reference would measure to a pixel outside the image)."""
+    classes = x.shape[1]
+
+    def dist(mask, sampling):
+        return np.zeros(mask.shape) if mask.all() else one_hot2dist(mask, sampling)
+
+    phi = per_image_class(dist, labels, classes).to(x.dtype)
+    return (torch.softmax(x, 1) * phi).mean()
+
+
+def test_boundary_errors():
+    x = torch.zeros((2, 1, 5, 5), dtype=torch.float64)
+    with pytest.raises(losskit.LosskitError, match="include_background=false leaves none"):
+        losskit.compute("boundary", x.numpy(), np.zeros((2, 5, 5), np.int64))
+    x = torch.zeros((2, 3, 5, 5), dtype=torch.float64)
+    with pytest.raises(losskit.LosskitError, match="'spacing' has 3 values"):
+        losskit.compute("boundary", x.numpy(), np.zeros((2, 5, 5), np.int64), spacing=[1, 2, 3])
+    with pytest.raises(losskit.LosskitError, match="at least one spatial axis"):
+        losskit.compute("boundary", np.zeros((2, 3)), np.zeros((2,), np.int64))
+    with pytest.raises(losskit.LosskitError, match=r"target\[1, 2, 3\] = 3"):
+        labels = np.zeros((2, 5, 5), np.int64)
+        labels[1, 2, 3] = 3
+        losskit.compute("boundary", x.numpy(), labels)
