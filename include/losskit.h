@@ -173,7 +173,9 @@ typedef enum lk_value_domain {
     LK_DOMAIN_SCORES = 0,       /* logits, or probabilities when activation=none */
     LK_DOMAIN_CLASS_TARGET = 1, /* class indices, or per-class probabilities */
     LK_DOMAIN_UNIT_INTERVAL = 2, /* binary or soft targets in [0, 1] */
-    LK_DOMAIN_BINARY = 3         /* a 0/1 mask */
+    LK_DOMAIN_BINARY = 3,        /* a 0/1 mask */
+    LK_DOMAIN_REAL = 4           /* any finite value (a precomputed map); labels are
+                                    class indices */
 } lk_value_domain;
 
 /* One bit per accepted dtype. */

@@ -178,7 +178,7 @@ static const char *shape_rule_name(lk_shape_rule rule)
 
 static const char *domain_name(lk_value_domain domain)
 {
-    static const char *const names[] = {"scores", "class_target", "unit_interval", "binary"};
+    static const char *const names[] = {"scores", "class_target", "unit_interval", "binary", "real"};
     return (unsigned)domain < LK_COUNT_OF(names) ? names[domain] : "unknown";
 }
 

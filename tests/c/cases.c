@@ -177,11 +177,13 @@ static int make_target(lk_case *c, size_t slot, const lk_case_options *options, 
         for (int axis = 1; axis < t->ndim; axis++) t->shape[axis] = c->inputs[0].shape[axis + 1];
     }
     allocate(t);
-    if (info->domain == LK_DOMAIN_CLASS_TARGET) {
+    if (info->domain == LK_DOMAIN_CLASS_TARGET || (info->domain == LK_DOMAIN_REAL && !is_float)) {
         if (is_float)
             fill_class_distributions(t, rng);
         else
             fill_labels(c, t, options, rng);
+    } else if (info->domain == LK_DOMAIN_REAL) {
+        for (int64_t i = 0; i < lk_tensor_numel(t); i++) lk_tensor_set(t, i, lk_rng_uniform(rng) * 4 - 2);
     } else if (info->domain == LK_DOMAIN_BINARY || !is_float) {
         for (int64_t i = 0; i < lk_tensor_numel(t); i++) lk_tensor_set(t, i, (double)lk_rng_below(rng, 2));
     } else {

@@ -404,7 +404,8 @@ static void bad_values(const lk_loss_desc *desc)
             check_fails(&c, LK_EVALUE, "= -7", "negative label");
         } else {
             lk_tensor_set(&c.inputs[1], last, 1.5);
-            check_fails(&c, LK_EVALUE, target_name, "target above 1");
+            if (lk_loss_input(desc, 1)->domain != LK_DOMAIN_REAL) /* a real map has no range */
+                check_fails(&c, LK_EVALUE, target_name, "target above 1");
             lk_tensor_set(&c.inputs[1], last, NAN);
             check_fails(&c, LK_EVALUE, target_name, "NaN target");
         }

@@ -137,3 +137,80 @@ def test_boundary_errors():
         labels = np.zeros((2, 5, 5), np.int64)
         labels[1, 2, 3] = 3
         losskit.compute("boundary", x.numpy(), labels)
+
+
+# ------------------------------------------------------------------ region-wise (RRW)
+
+def rrw_map(mask, sampling):
+    """jmlipman/RegionWiseLoss RWLoss's rectified map for one image and class
+    (with losskit's -1 for a class filling the image)."""
+    if mask.all():
+        return -np.ones(mask.shape)
+    d = edt(mask, sampling)
+    z = -d / np.max(d + 1e-15)
+    z[z == 0] = 1
+    return z
+
+
+def signed_map(mask, sampling):
+    if not mask.any() or mask.all():
+        return np.zeros(mask.shape)
+    return np.where(mask, -edt(mask, sampling), edt(~mask, sampling))
+
+
+def normalized_map(mask, sampling):
+    if not mask.any() or mask.all():
+        return np.zeros(mask.shape)
+    pos, neg = edt(mask, sampling), edt(~mask, sampling)
+    sdf = neg / neg.max() - pos / pos.max()
+    border = mask & ~ndi.binary_erosion(mask, ndi.generate_binary_structure(mask.ndim, 1), border_value=1)
+    sdf[border] = 0
+    return sdf
+
+
+MAPS = {"rectified": rrw_map, "boundary_loss": one_hot2dist, "signed": signed_map, "normalized": normalized_map}
+
+
+def region_wise_reference(x, target, map="rectified", spacing=None, activation="softmax", reduction="mean"):
+    if target.dtype.is_floating_point:
+        z = target
+    else:
+        z = per_image_class(MAPS[map], target, x.shape[1], spacing).to(x.dtype)
+    p = torch.softmax(x, 1) if activation == "softmax" else x
+    product = p * z
+    return {"mean": product.mean(), "sum": product.sum(), "none": product.sum(1)}[reduction]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 20, 22), (2, 3, 8, 9, 10)], ids=str)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"map": "boundary_loss"}, {"map": "signed", "reduction": "sum"}, {"map": "normalized"},
+     {"reduction": "none", "spacing": [2.0]}, {"spacing": "aniso"}],
+    ids=str,
+)
+def test_region_wise_matches_reference(shape, options, generator):
+    options = dict(options)
+    if options.get("spacing") == "aniso":
+        options["spacing"] = [0.7, 1.9, 1.1][: len(shape) - 2]
+    reference_options = dict(options)
+    if options.get("spacing") is not None and len(options["spacing"]) == 1:
+        reference_options["spacing"] = options["spacing"] * (len(shape) - 2)
+    x = logits_like(shape, torch.float64, generator)
+    labels = blob_labels((shape[0],) + shape[2:], shape[1], generator)
+    labels[0][labels[0] == 2] = 1  # class 2 absent from image 0: RRW puts +1 on it
+    check_against(lkt.RegionWiseLoss(**options), lambda x, y: region_wise_reference(x, y, **reference_options),
+                  x, labels, what=str(options))
+
+
+def test_region_wise_with_given_maps_and_filled_class(generator):
+    x = logits_like((2, 3, 10, 12), torch.float64, generator)
+    maps = torch.randn((2, 3, 10, 12), generator=generator, dtype=torch.float64) * 3
+    check_against(lkt.RegionWiseLoss(), region_wise_reference, x, maps)
+    check_against(lkt.RegionWiseLoss(activation="none"),
+                  lambda p, z: region_wise_reference(p, z, activation="none"), torch.softmax(x, 1), maps)
+    labels = torch.zeros((2, 10, 12), dtype=torch.int64)
+    labels[1, 4, 4] = 2  # image 0: class 0 fills it (-1); image 1: a one-pixel object
+    check_against(lkt.RegionWiseLoss(), region_wise_reference, x, labels)
+    maps[1, 2, 3, 4] = float("inf")
+    with pytest.raises(losskit.LosskitError, match=r"target\[1, 2, 3, 4\] = inf"):
+        losskit.compute("region_wise", x.numpy(), maps.numpy())
