@@ -214,3 +214,79 @@ def test_region_wise_with_given_maps_and_filled_class(generator):
     maps[1, 2, 3, 4] = float("inf")
     with pytest.raises(losskit.LosskitError, match=r"target\[1, 2, 3, 4\] = inf"):
         losskit.compute("region_wise", x.numpy(), maps.numpy())
+
+
+# ------------------------------------------------------------------ distance-penalized CE
+
+def edts_for_penalized_loss(gt, sampling=None):
+    """JunMa11/SegLoss compute_edts_forPenalizedLoss (binary; one image)."""
+    posmask = gt.astype(bool)
+    negmask = ~posmask
+    pos_edt = edt(posmask, sampling)
+    pos_edt = (np.max(pos_edt) - pos_edt) * posmask
+    neg_edt = edt(negmask, sampling)
+    neg_edt = (np.max(neg_edt) - neg_edt) * negmask
+    return pos_edt / np.max(pos_edt) + neg_edt / np.max(neg_edt)
+
+
+def class_penalty(mask, sampling):
+    """The penalty of one class's pixels, as the binary reference computes it
+    for its object (1 where every pixel of the class is on its border; 0 for a
+    class that fills the image)."""
+    if not mask.any() or mask.all():
+        return np.zeros(mask.shape)
+    d = edt(mask, sampling)
+    pos = (np.max(d) - d) * mask
+    return pos / np.max(pos) if np.max(pos) > 0 else mask.astype(float)
+
+
+def dpce_reference(x, labels, spacing=None, ignore_index=-100, activation="softmax", reduction="mean"):
+    valid = labels != ignore_index
+    safe = torch.where(valid, labels, 0)
+    penalty = per_image_class(class_penalty, torch.where(valid, labels, x.shape[1]), x.shape[1] + 1, spacing)
+    weight = penalty[:, : x.shape[1]].gather(1, safe.unsqueeze(1)).squeeze(1).to(x.dtype) + 1.0
+    logp = torch.log_softmax(x, 1) if activation == "softmax" else torch.log(x)
+    loss = -(weight * logp.gather(1, safe.unsqueeze(1)).squeeze(1)) * valid
+    return {"mean": loss.sum() / valid.sum(), "sum": loss.sum(), "none": loss}[reduction]
+
+
+def test_dpce_weights_equal_the_binary_reference(generator):
+    labels = blob_labels((3, 30, 26), 2, generator)
+    x = logits_like((3, 2, 30, 26), torch.float64, generator)
+    for n in range(3):
+        want = edts_for_penalized_loss(labels[n].numpy() > 0.5) + 1.0
+        got = per_image_class(class_penalty, labels[n : n + 1], 2)[0]
+        got = got.gather(0, labels[n].unsqueeze(0))[0].numpy() + 1.0
+        np.testing.assert_array_equal(got, want)
+    logp = torch.log_softmax(x, 1)
+    weights = torch.from_numpy(np.stack([edts_for_penalized_loss(labels[n].numpy() > 0.5) + 1.0 for n in range(3)]))
+    paper = -(weights * logp.gather(1, labels.unsqueeze(1)).squeeze(1)).mean()
+    assert_close(lkt.DistancePenalizedCeLoss()(x, labels), paper, "binary DPCE")
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 22, 19), (2, 4, 7, 8, 9)], ids=str)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 255}, {"spacing": "aniso"}],
+    ids=str,
+)
+def test_dpce_matches_reference(shape, options, generator):
+    options = dict(options)
+    if options.get("spacing") == "aniso":
+        options["spacing"] = [1.7, 0.6, 1.0][: len(shape) - 2]
+    x = logits_like(shape, torch.float64, generator)
+    labels = blob_labels((shape[0],) + shape[2:], shape[1], generator)
+    if "ignore_index" in options:
+        labels[:, :2] = 255
+    check_against(lkt.DistancePenalizedCeLoss(**options), lambda x, y: dpce_reference(x, y, **options),
+                  x, labels, what=str(options))
+
+
+def test_dpce_probabilities_and_edge_cases(generator):
+    x = logits_like((2, 3, 9, 9), torch.float64, generator)
+    labels = torch.zeros((2, 9, 9), dtype=torch.int64)
+    labels[1, :, 4] = 2  # a one-pixel-wide line: every pixel on its border (D = 1)
+    check_against(lkt.DistancePenalizedCeLoss(), dpce_reference, x, labels)
+    p = torch.softmax(x, 1)
+    check_against(lkt.DistancePenalizedCeLoss(activation="none"),
+                  lambda p, y: dpce_reference(p, y, activation="none"), p, labels)
