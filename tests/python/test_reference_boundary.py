@@ -290,3 +290,86 @@ def test_dpce_probabilities_and_edge_cases(generator):
     p = torch.softmax(x, 1)
     check_against(lkt.DistancePenalizedCeLoss(activation="none"),
                   lambda p, y: dpce_reference(p, y, activation="none"), p, labels)
+
+
+# ------------------------------------------------------------------ Hausdorff DT loss
+
+def hd_field(mask, sampling):
+    """MONAI HausdorffDTLoss.distance_field for one image and channel, in float64."""
+    if not mask.any() or mask.all():
+        return np.zeros(mask.shape)
+    return edt(mask, sampling) + edt(~mask, sampling)
+
+
+def hd_reference(x, target, alpha=2.0, include_background=False, activation="none", batch=False,
+                 spacing=None, reduction="mean"):
+    p = {"none": x, "sigmoid": torch.sigmoid(x), "softmax": torch.softmax(x, 1)}[activation]
+    g = F.one_hot(target, x.shape[1]).movedim(-1, 1).to(x.dtype) if not target.dtype.is_floating_point else target
+
+    def fields(values):
+        masks = (values.detach() > 0.5).numpy()
+        return torch.from_numpy(np.stack([np.stack([hd_field(masks[n, c], spacing) for c in range(masks.shape[1])])
+                                          for n in range(masks.shape[0])])).to(x.dtype)
+
+    running = (p - g) ** 2 * (fields(p) ** alpha + fields(g) ** alpha)
+    running = running[:, (0 if include_background else 1):]
+    dims = tuple(range(2, x.dim()))
+    f = running.mean(dim=(0,) + dims) if batch else running.mean(dim=dims)
+    return f.mean() if reduction == "mean" else f.sum()
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 20, 18), (2, 3, 7, 8, 9)], ids=str)
+@pytest.mark.parametrize(
+    "options",
+    [{"activation": "softmax"}, {"activation": "sigmoid", "include_background": True},
+     {"activation": "softmax", "alpha": 1.5, "reduction": "sum"}, {"activation": "softmax", "batch": True},
+     {"activation": "softmax", "spacing": "aniso"}],
+    ids=str,
+)
+def test_hausdorff_dt_matches_formula(shape, options, generator):
+    options = dict(options)
+    if options.get("spacing") == "aniso":
+        options["spacing"] = [0.8, 2.2, 1.3][: len(shape) - 2]
+    x = logits_like(shape, torch.float64, generator)
+    labels = blob_labels((shape[0],) + shape[2:], shape[1], generator)
+    check_against(lkt.HausdorffDtLoss(**options), lambda x, y: hd_reference(x, y, **options), x, labels,
+                  what=str(options))
+
+
+@pytest.mark.parametrize("options", [{}, {"include_background": True}, {"batch": True}, {"reduction": "sum"},
+                                     {"alpha": 1.0}], ids=str)
+def test_hausdorff_dt_matches_monai(options, generator):
+    from monai.losses import HausdorffDTLoss
+
+    x = logits_like((2, 3, 24, 20), torch.float64, generator)
+    labels = blob_labels((2, 24, 20), 3, generator)
+    one_hot_target = F.one_hot(labels, 3).movedim(-1, 1).double()
+    p = torch.softmax(x, 1)
+    ours, ours_grad = value_and_grad_of(lkt.HausdorffDtLoss(**options), p, one_hot_target)
+    monai, monai_grad = value_and_grad_of(HausdorffDTLoss(**options), p, one_hot_target)
+    # MONAI rounds its distance fields to float32: agreement to float32 precision
+    torch.testing.assert_close(ours, monai, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(ours_grad, monai_grad, rtol=1e-6, atol=1e-9)
+    ours_softmax = lkt.HausdorffDtLoss(activation="softmax", **options)(x, labels)
+    monai_softmax = HausdorffDTLoss(softmax=True, to_onehot_y=True, **options)(x, labels.unsqueeze(1))
+    torch.testing.assert_close(ours_softmax, monai_softmax, rtol=1e-6, atol=1e-9)
+
+
+def value_and_grad_of(fn, x, *rest):
+    leaf = x.detach().clone().requires_grad_(True)
+    value = fn(leaf, *rest)
+    value.backward()
+    return value.detach(), leaf.grad
+
+
+def test_hausdorff_dt_edge_cases(generator):
+    x = logits_like((3, 2, 10, 10), torch.float64, generator)
+    labels = torch.zeros((3, 10, 10), dtype=torch.int64)
+    labels[1, 3, 3] = 1      # one pixel
+    labels[2] = 1            # full: no field
+    check_against(lkt.HausdorffDtLoss(activation="softmax", include_background=True),
+                  lambda x, y: hd_reference(x, y, activation="softmax", include_background=True), x, labels)
+    with pytest.raises(losskit.LosskitError, match=r"input\[0, 1, 2, 3\] = 1.5"):
+        p = torch.softmax(x, 1).numpy().copy()
+        p[0, 1, 2, 3] = 1.5
+        losskit.compute("hausdorff_dt", p, labels.numpy())
