@@ -373,3 +373,38 @@ def test_hausdorff_dt_edge_cases(generator):
         p = torch.softmax(x, 1).numpy().copy()
         p[0, 1, 2, 3] = 1.5
         losskit.compute("hausdorff_dt", p, labels.numpy())
+
+
+# ------------------------------------------------------------------ boundary-aware (Hayder et al.)
+
+def boundary_aware_reference(x, mask, truncation=5.0, spacing=None, activation="softmax", reduction="mean"):
+    bins_count = x.shape[1]
+    depth = np.stack([edt(m.numpy().astype(bool), spacing) for m in mask])
+    bins = torch.from_numpy(np.rint((bins_count - 1) * np.minimum(depth, truncation) / truncation).astype(np.int64))
+    if activation == "softmax":
+        return F.cross_entropy(x, bins, reduction=reduction)
+    return F.nll_loss(torch.log(x), bins, reduction=reduction)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 30, 28), (2, 4, 9, 10, 11)], ids=str)
+@pytest.mark.parametrize("options", [{}, {"truncation": 2.5}, {"reduction": "sum", "spacing": [0.5]},
+                                     {"reduction": "none"}], ids=str)
+def test_boundary_aware_matches_reference(shape, options, generator):
+    x = logits_like(shape, torch.float64, generator)
+    mask = (blob_labels((shape[0],) + shape[2:], 2, generator, count=3) > 0).long()
+    reference_options = dict(options)
+    if "spacing" in options:
+        reference_options["spacing"] = options["spacing"] * (len(shape) - 2)
+    check_against(lkt.BoundaryAwareLoss(**options), lambda x, y: boundary_aware_reference(x, y, **reference_options),
+                  x, mask, what=str(options))
+    p = torch.softmax(x, 1)
+    check_against(lkt.BoundaryAwareLoss(activation="none"),
+                  lambda p, y: boundary_aware_reference(p, y, activation="none"), p, mask)
+
+
+def test_boundary_aware_rejects_labels_other_than_0_and_1(generator):
+    x = logits_like((1, 6, 5, 5), torch.float64, generator)
+    mask = torch.zeros((1, 5, 5), dtype=torch.int64)
+    mask[0, 2, 1] = 2
+    with pytest.raises(losskit.LosskitError, match=r"target\[0, 2, 1\] = 2"):
+        lkt.BoundaryAwareLoss()(x, mask)
