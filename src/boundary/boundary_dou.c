@@ -75,8 +75,6 @@ typedef struct dou_sums {
 typedef struct dou_run {
     const lk_call *call;
     lk_class_maps maps;
-    int64_t depth, height, width; /* depth 1 for 2-D images */
-    int volume;                    /* 3-D: neighbours along depth too */
     dou_sums *sums;                /* [N x C] */
     double *coef_prob, *coef_target; /* [C] d loss / d p = coef_prob p + coef_target g */
 } dou_run;
@@ -95,15 +93,15 @@ static int on_boundary(const int32_t *label, int64_t z, int64_t y, int64_t x, in
 }
 
 /* The boundary count of class c in one image's labels. */
-static int64_t boundary_count(const dou_run *run, const int32_t *label, int32_t c)
+static int64_t boundary_count(const lk_class_maps *maps, const int32_t *label, int32_t c)
 {
-    int64_t count = 0, width = run->width, height = run->height;
-    for (int64_t z = 0; z < run->depth; z++)
+    int64_t count = 0, width = maps->width, height = maps->height;
+    for (int64_t z = 0; z < maps->depth; z++)
         for (int64_t y = 0; y < height; y++) {
             const int32_t *row = label + (z * height + y) * width;
             for (int64_t x = 0; x < width; x++)
                 if (row[x] == c)
-                    count += on_boundary(label, z, y, x, run->depth, height, width, run->volume, c);
+                    count += on_boundary(label, z, y, x, maps->depth, height, width, maps->volume, c);
         }
     return count;
 }
@@ -136,7 +134,7 @@ LK_HOT static void LK_T(sums_task)(void *arg, int64_t task, int worker)
     sums->intersection = lk_lanes_total(intersection);
     sums->squares = lk_lanes_total(squares);
     sums->area = area;
-    sums->boundary = area ? boundary_count(run, label, (int32_t)c) : 0;
+    sums->boundary = area ? boundary_count(maps, label, (int32_t)c) : 0;
 }
 
 LK_HOT static void LK_T(gradient_task)(void *arg, int64_t task, int worker)
@@ -159,10 +157,6 @@ LK_HOT static void LK_T(gradient_task)(void *arg, int64_t task, int worker)
 
 static lk_status dou_check(const lk_call *call)
 {
-    if (call->inputs && call->inputs[0].ndim != 4 && call->inputs[0].ndim != 5)
-        return lk_fail(LK_ESHAPE, "loss '%s': input '%s' must be 2-D images (N, C, H, W) or 3-D "
-                       "volumes (N, C, D, H, W); got %d dimensions",
-                       call->desc->name, call->desc->inputs[0].name, call->inputs[0].ndim);
     return lk_class_maps_check(call, lk_param_choice(call->params, P_ACTIVATION));
 }
 
@@ -188,10 +182,6 @@ static lk_status dou_compute(const lk_call *call)
     memset(&run, 0, sizeof run);
     run.call = call;
     const lk_tensor *input = &call->inputs[0];
-    run.volume = input->ndim == 5;
-    run.depth = run.volume ? input->shape[2] : 1;
-    run.height = input->shape[input->ndim - 2];
-    run.width = input->shape[input->ndim - 1];
     int64_t classes = call->classes, tasks = call->batch * classes;
     lk_status status = lk_class_maps_prepare(&run.maps, call, lk_param_choice(call->params, P_ACTIVATION));
     if (status != LK_OK) return status;
@@ -202,7 +192,8 @@ static lk_status dou_compute(const lk_call *call)
         status = lk_fail(LK_ENOMEM, "out of memory for the Boundary DoU loss");
     int f32 = input->dtype == LK_F32;
     if (status == LK_OK)
-        lk_parallel_for_items(call->ctx, tasks, lk_numel(input), f32 ? sums_task_f32 : sums_task_f64, &run);
+        lk_parallel_for_items(call->ctx, tasks, lk_numel(input), f32 ? sums_task_f32 : sums_task_f64,
+                              &run);
     double total = 0;
     double alpha_max = lk_param_float(call->params, P_ALPHA_MAX), smooth = lk_param_float(call->params, P_SMOOTH);
     for (int64_t c = 0; status == LK_OK && c < classes; c++) {
@@ -214,11 +205,13 @@ static lk_status dou_compute(const lk_call *call)
             batch.area += image->area;
             batch.boundary += image->boundary;
         }
-        total += class_term(&batch, alpha_max, smooth, (double)classes, &run.coef_prob[c], &run.coef_target[c]);
+        total += class_term(&batch, alpha_max, smooth, (double)classes, &run.coef_prob[c],
+                            &run.coef_target[c]);
     }
     if (status == LK_OK) status = lk_finish_loss(call, total, 1 / (double)classes);
     if (status == LK_OK && run.maps.upstream) {
-        lk_parallel_for_items(call->ctx, tasks, lk_numel(input), f32 ? gradient_task_f32 : gradient_task_f64, &run);
+        lk_parallel_for_items(call->ctx, tasks, lk_numel(input),
+                              f32 ? gradient_task_f32 : gradient_task_f64, &run);
         lk_class_maps_backward(&run.maps);
     }
     lk_class_maps_free(&run.maps);
@@ -229,10 +222,9 @@ static lk_status dou_compute(const lk_call *call)
 }
 
 static const lk_input_info dou_inputs[] = {
-    {"input", "scores (N, C, H, W) or (N, C, D, H, W): logits, or probabilities with activation=none",
-     LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1},
-    {"target", "class indices (N, *spatial) or (N, 1, *spatial); a 0/1 mask with one channel",
-     LK_DTYPES_LABEL, LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0},
+    LK_INPUT_MAP_SCORES("scores (N, C, H, W) or (N, C, D, H, W): logits, or probabilities with "
+                        "activation=none"),
+    LK_INPUT_MAP_LABELS,
 };
 
 static const lk_param_info dou_params[P_COUNT] = {

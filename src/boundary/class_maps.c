@@ -81,7 +81,8 @@ LK_HOT static void LK_T(prepare_chunk)(void *arg, int64_t chunk, int worker)
         }
         lk_real *prob = (lk_real *)maps->activated + offset;
         if (maps->activation == LK_MAPS_SOFTMAX)
-            LK_T(lk_block_softmax)(input + offset, maps->spatial, classes, len, prob, maps->spatial, max, sum);
+            LK_T(lk_block_softmax)(input + offset, maps->spatial, classes, len, prob, maps->spatial, max,
+                                   sum);
         else if (maps->activation == LK_MAPS_SIGMOID)
             LK_T(lk_block_sigmoid)(input + offset, maps->spatial, classes, len, prob, maps->spatial);
     }
@@ -128,6 +129,10 @@ LK_HOT static void LK_T(backward_chunk)(void *arg, int64_t chunk, int worker)
 
 lk_status lk_class_maps_check(const lk_call *call, int activation)
 {
+    if (call->inputs && call->inputs[0].ndim != 4 && call->inputs[0].ndim != 5)
+        return lk_fail(LK_ESHAPE, "loss '%s': input '%s' must be 2-D images (N, C, H, W) or 3-D "
+                       "volumes (N, C, D, H, W); got %d dimensions",
+                       call->desc->name, call->desc->inputs[0].name, call->inputs[0].ndim);
     if (activation == LK_MAPS_SOFTMAX && call->classes < 2)
         return lk_fail(LK_EPARAM, "loss '%s': activation=softmax needs 2 or more classes; got %lld "
                        "(use activation=sigmoid or none for one channel)",
@@ -173,6 +178,11 @@ lk_status lk_class_maps_prepare(lk_class_maps *maps, const lk_call *call, int ac
     maps->images = call->batch;
     maps->classes = call->classes;
     maps->spatial = call->spatial;
+    const lk_tensor *input = &call->inputs[0];
+    maps->volume = input->ndim == 5;
+    maps->depth = maps->volume ? input->shape[2] : 1;
+    maps->height = input->shape[input->ndim - 2];
+    maps->width = input->shape[input->ndim - 1];
     maps->label_rule.classes = call->classes == 1 ? 2 : call->classes;
     int64_t chunks = chunk_total(maps);
     size_t elements = (size_t)lk_numel(&call->inputs[0]);

@@ -31,6 +31,8 @@ typedef struct lk_class_maps {
     const lk_call *call;
     int activation;                 /* LK_MAPS_* */
     int64_t images, classes, spatial;
+    int64_t depth, height, width;   /* of each image; depth 1 for 2-D images */
+    int volume;                     /* 3-D: depth is a spatial axis with neighbours */
     lk_label_rule label_rule;
     int32_t *label;                 /* [N][S] the channel whose target is 1, or -1 */
     const void *prob;               /* [N][C][S] p, in the input's dtype */
@@ -44,7 +46,14 @@ typedef struct lk_class_maps {
 #define LK_PARAM_MAPS_ACTIVATION(default_text, doc)                                        \
     {"activation", LK_PARAM_CHOICE, default_text, 0, 0, 0, "none|softmax|sigmoid", doc}
 
-/* Fails (LK_EPARAM) for activation=softmax with fewer than 2 classes. */
+/* The input slots of these losses: scores of 2-D images or 3-D volumes, and labels. */
+#define LK_INPUT_MAP_SCORES(doc) {"input", doc, LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1}
+#define LK_INPUT_MAP_LABELS                                                                \
+    {"target", "class indices (N, *spatial) or (N, 1, *spatial); a 0/1 mask with one channel", \
+     LK_DTYPES_LABEL, LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0}
+
+/* The check of these losses: 2-D images or 3-D volumes (LK_ESHAPE), and
+ * activation=softmax with 2 or more classes (LK_EPARAM). */
 lk_status lk_class_maps_check(const lk_call *call, int activation);
 
 /* Fills maps for the call (input 0: scores, input 1: labels). On failure the

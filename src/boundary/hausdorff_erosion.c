@@ -82,11 +82,10 @@ enum { P_ALPHA, P_K, P_REDUCTION, P_ACTIVATION, P_COUNT };
 typedef struct erosion_run {
     const lk_call *call;
     lk_class_maps maps;
-    int64_t depth, height, width; /* depth 1 for 2-D images */
     double kernel_weight;          /* 0.2 (2-D) or 1/7 (3-D) */
     int steps;                     /* K */
     double *step_weight;           /* [K] k^alpha */
-    double upstream;               /* d loss / d (per-pixel loss) */
+    double upstream;               /* d loss / d (a pixel's term): the reduction's scale */
     double *task_sum;              /* [N x C] sum of the map's per-pixel loss */
     char *scratch;                 /* one area per worker */
     size_t scratch_size;
@@ -215,7 +214,7 @@ LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
     }
     for (int k = 0; k < steps; k++) {
         lk_real *restrict dilation = b.dilation + (keep ? (size_t)k * (size_t)spatial : 0);
-        LK_T(cross_stencil)(bound, dilation, run->depth, run->height, run->width, weight);
+        LK_T(cross_stencil)(bound, dilation, maps->depth, maps->height, maps->width, weight);
         LK_T(threshold)(dilation, bound, spatial, &b.max[k], &b.min[k]);
         const lk_real min = b.min[k], range = b.max[k] - b.min[k];
         if (range != 0) /* a division, as kornia's: the same bits */
@@ -240,7 +239,7 @@ LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
             LK_T(normalization_backward)(work, grad, spatial, b.max[k], b.min[k]);
         }
         for (int64_t s = 0; s < spatial; s++) work[s] = dilation[s] >= half ? grad[s] : 0;
-        LK_T(cross_stencil)(work, grad, run->depth, run->height, run->width, weight);
+        LK_T(cross_stencil)(work, grad, maps->depth, maps->height, maps->width, weight);
     }
     lk_real *restrict out = (lk_real *)maps->upstream + lk_class_map_offset(maps, n, c);
     for (int64_t s = 0; s < spatial; s++) out[s] = 2 * (p[s] - (label[s] == c ? 1 : 0)) * grad[s];
@@ -252,10 +251,6 @@ LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
 
 static lk_status erosion_check(const lk_call *call)
 {
-    if (call->inputs && call->inputs[0].ndim != 4 && call->inputs[0].ndim != 5)
-        return lk_fail(LK_ESHAPE, "loss '%s': input '%s' must be 2-D images (N, C, H, W) or 3-D "
-                       "volumes (N, C, D, H, W); got %d dimensions",
-                       call->desc->name, call->desc->inputs[0].name, call->inputs[0].ndim);
     return lk_class_maps_check(call, lk_param_choice(call->params, P_ACTIVATION));
 }
 
@@ -265,11 +260,6 @@ static lk_status erosion_compute(const lk_call *call)
     memset(&run, 0, sizeof run);
     run.call = call;
     const lk_tensor *input = &call->inputs[0];
-    int volume = input->ndim == 5;
-    run.depth = volume ? input->shape[2] : 1;
-    run.height = input->shape[input->ndim - 2];
-    run.width = input->shape[input->ndim - 1];
-    run.kernel_weight = volume ? 1.0 / 7.0 : 0.2;
     run.steps = (int)lk_param_int(call->params, P_K);
     double alpha = lk_param_float(call->params, P_ALPHA);
     int64_t tasks = call->batch * call->classes;
@@ -277,6 +267,7 @@ static lk_status erosion_compute(const lk_call *call)
     run.upstream = call->reduction == LK_REDUCTION_MEAN ? 1 / elements : 1;
     lk_status status = lk_class_maps_prepare(&run.maps, call, lk_param_choice(call->params, P_ACTIVATION));
     if (status != LK_OK) return status;
+    run.kernel_weight = run.maps.volume ? 1.0 / 7.0 : 0.2;
     int keep = run.maps.upstream != NULL;
     run.scratch_size = input->dtype == LK_F32 ? erosion_scratch_size_f32(call->spatial, run.steps, keep)
                                               : erosion_scratch_size_f64(call->spatial, run.steps, keep);
@@ -292,7 +283,7 @@ static lk_status erosion_compute(const lk_call *call)
     double total = 0;
     for (int64_t task = 0; status == LK_OK && task < tasks; task++) total += run.task_sum[task];
     if (status == LK_OK) lk_class_maps_backward(&run.maps);
-    if (status == LK_OK) status = lk_finish_loss(call, total, call->reduction == LK_REDUCTION_MEAN ? 1 / elements : 1);
+    if (status == LK_OK) status = lk_finish_loss(call, total, run.upstream);
     lk_class_maps_free(&run.maps);
     free(run.scratch);
     free(run.task_sum);
@@ -301,10 +292,9 @@ static lk_status erosion_compute(const lk_call *call)
 }
 
 static const lk_input_info erosion_inputs[] = {
-    {"input", "scores (N, C, H, W) or (N, C, D, H, W): probabilities (activation=none), or logits",
-     LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1},
-    {"target", "class indices (N, *spatial) or (N, 1, *spatial); a 0/1 mask with one channel",
-     LK_DTYPES_LABEL, LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0},
+    LK_INPUT_MAP_SCORES("scores (N, C, H, W) or (N, C, D, H, W): probabilities (activation=none), "
+                        "or logits"),
+    LK_INPUT_MAP_LABELS,
 };
 
 static const lk_param_info erosion_params[P_COUNT] = {
