@@ -53,7 +53,7 @@
  * that map depends on its neighbours' inputs, while losskit returns the
  * gradient of the sum of the loss tensor and its bindings weigh it element by
  * element by the incoming gradient, which is right only for losses whose
- * elements depend on their own pixel. Sum the map yourself: reduction=sum.
+ * elements depend on their own pixel. reduction=sum is the sum of that map.
  * activation=softmax|sigmoid take logits (kornia: pass a softmax yourself);
  * with activation=none the input must hold probabilities in [0, 1]. With one
  * channel the labels are a 0/1 mask (kornia would compare with label 0).
