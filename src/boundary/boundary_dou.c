@@ -55,7 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boundary/class_maps.h"
+#include "boundary/probability_maps.h"
 #include "core/context.h"
 #include "core/hot.h"
 #include "core/lanes.h"
@@ -74,7 +74,7 @@ typedef struct dou_sums {
 
 typedef struct dou_run {
     const lk_call *call;
-    lk_class_maps maps;
+    lk_probability_maps maps;
     dou_sums *sums;                /* [N x C] */
     double *coef_prob, *coef_target; /* [C] d loss / d p = coef_prob p + coef_target g */
 } dou_run;
@@ -93,7 +93,7 @@ static int on_boundary(const int32_t *label, int64_t z, int64_t y, int64_t x, in
 }
 
 /* The boundary count of class c in one image's labels. */
-static int64_t boundary_count(const lk_class_maps *maps, const int32_t *label, int32_t c)
+static int64_t boundary_count(const lk_probability_maps *maps, const int32_t *label, int32_t c)
 {
     int64_t count = 0, width = maps->width, height = maps->height;
     for (int64_t z = 0; z < maps->depth; z++)
@@ -114,9 +114,9 @@ LK_HOT static void LK_T(sums_task)(void *arg, int64_t task, int worker)
 {
     (void)worker;
     dou_run *run = arg;
-    const lk_class_maps *maps = &run->maps;
+    const lk_probability_maps *maps = &run->maps;
     int64_t spatial = maps->spatial, c = task % maps->classes, n = task / maps->classes;
-    const lk_real *restrict p = (const lk_real *)maps->prob + lk_class_map_offset(maps, n, c);
+    const lk_real *restrict p = (const lk_real *)maps->prob + lk_probability_map_offset(maps, n, c);
     const int32_t *restrict label = maps->label + n * spatial;
     double intersection[LK_LANES] = {0}, squares[LK_LANES] = {0};
     int64_t area = 0;
@@ -141,9 +141,9 @@ LK_HOT static void LK_T(gradient_task)(void *arg, int64_t task, int worker)
 {
     (void)worker;
     dou_run *run = arg;
-    const lk_class_maps *maps = &run->maps;
+    const lk_probability_maps *maps = &run->maps;
     int64_t spatial = maps->spatial, c = task % maps->classes, n = task / maps->classes;
-    int64_t offset = lk_class_map_offset(maps, n, c);
+    int64_t offset = lk_probability_map_offset(maps, n, c);
     const lk_real *restrict p = (const lk_real *)maps->prob + offset;
     const int32_t *restrict label = maps->label + n * spatial;
     lk_real *restrict out = (lk_real *)maps->upstream + offset;
@@ -157,7 +157,7 @@ LK_HOT static void LK_T(gradient_task)(void *arg, int64_t task, int worker)
 
 static lk_status dou_check(const lk_call *call)
 {
-    return lk_class_maps_check(call, lk_param_choice(call->params, P_ACTIVATION));
+    return lk_probability_maps_check(call, lk_param_choice(call->params, P_ACTIVATION));
 }
 
 /* L_i from the batch's sums of class i; sets the coefficients of its gradient. */
@@ -183,7 +183,7 @@ static lk_status dou_compute(const lk_call *call)
     run.call = call;
     const lk_tensor *input = &call->inputs[0];
     int64_t classes = call->classes, tasks = call->batch * classes;
-    lk_status status = lk_class_maps_prepare(&run.maps, call, lk_param_choice(call->params, P_ACTIVATION));
+    lk_status status = lk_probability_maps_prepare(&run.maps, call, lk_param_choice(call->params, P_ACTIVATION));
     if (status != LK_OK) return status;
     run.sums = malloc((size_t)tasks * sizeof *run.sums);
     run.coef_prob = malloc((size_t)classes * sizeof(double));
@@ -212,9 +212,9 @@ static lk_status dou_compute(const lk_call *call)
     if (status == LK_OK && run.maps.upstream) {
         lk_parallel_for_items(call->ctx, tasks, lk_numel(input),
                               f32 ? gradient_task_f32 : gradient_task_f64, &run);
-        lk_class_maps_backward(&run.maps);
+        lk_probability_maps_backward(&run.maps);
     }
-    lk_class_maps_free(&run.maps);
+    lk_probability_maps_free(&run.maps);
     free(run.sums);
     free(run.coef_prob);
     free(run.coef_target);

@@ -69,7 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boundary/class_maps.h"
+#include "boundary/probability_maps.h"
 #include "core/context.h"
 #include "core/hot.h"
 #include "core/lanes.h"
@@ -81,7 +81,7 @@ enum { P_ALPHA, P_K, P_REDUCTION, P_ACTIVATION, P_COUNT };
 
 typedef struct erosion_run {
     const lk_call *call;
-    lk_class_maps maps;
+    lk_probability_maps maps;
     double kernel_weight;          /* 0.2 (2-D) or 1/7 (3-D) */
     int steps;                     /* K */
     double *step_weight;           /* [K] k^alpha */
@@ -198,12 +198,12 @@ static void LK_T(normalization_backward)(const lk_real *restrict e, lk_real *res
 LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
 {
     erosion_run *run = arg;
-    const lk_class_maps *maps = &run->maps;
+    const lk_probability_maps *maps = &run->maps;
     int64_t spatial = maps->spatial, c = task % maps->classes, n = task / maps->classes;
     int steps = run->steps, keep = maps->upstream != NULL;
     LK_T(erosion_buffers) b;
     LK_T(erosion_layout)(run->scratch + (size_t)worker * run->scratch_size, spatial, steps, keep, &b);
-    const lk_real *restrict p = (const lk_real *)maps->prob + lk_class_map_offset(maps, n, c);
+    const lk_real *restrict p = (const lk_real *)maps->prob + lk_probability_map_offset(maps, n, c);
     const int32_t *restrict label = maps->label + n * spatial;
     const lk_real weight = (lk_real)run->kernel_weight;
     lk_real *restrict bound = b.bound, *restrict acc = b.acc;
@@ -241,7 +241,7 @@ LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
         for (int64_t s = 0; s < spatial; s++) work[s] = dilation[s] >= half ? grad[s] : 0;
         LK_T(cross_stencil)(work, grad, maps->depth, maps->height, maps->width, weight);
     }
-    lk_real *restrict out = (lk_real *)maps->upstream + lk_class_map_offset(maps, n, c);
+    lk_real *restrict out = (lk_real *)maps->upstream + lk_probability_map_offset(maps, n, c);
     for (int64_t s = 0; s < spatial; s++) out[s] = 2 * (p[s] - (label[s] == c ? 1 : 0)) * grad[s];
 }
 
@@ -251,7 +251,7 @@ LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
 
 static lk_status erosion_check(const lk_call *call)
 {
-    return lk_class_maps_check(call, lk_param_choice(call->params, P_ACTIVATION));
+    return lk_probability_maps_check(call, lk_param_choice(call->params, P_ACTIVATION));
 }
 
 static lk_status erosion_compute(const lk_call *call)
@@ -265,7 +265,7 @@ static lk_status erosion_compute(const lk_call *call)
     int64_t tasks = call->batch * call->classes;
     double elements = (double)tasks * (double)call->spatial;
     run.upstream = call->reduction == LK_REDUCTION_MEAN ? 1 / elements : 1;
-    lk_status status = lk_class_maps_prepare(&run.maps, call, lk_param_choice(call->params, P_ACTIVATION));
+    lk_status status = lk_probability_maps_prepare(&run.maps, call, lk_param_choice(call->params, P_ACTIVATION));
     if (status != LK_OK) return status;
     run.kernel_weight = run.maps.volume ? 1.0 / 7.0 : 0.2;
     int keep = run.maps.upstream != NULL;
@@ -282,9 +282,9 @@ static lk_status erosion_compute(const lk_call *call)
                               input->dtype == LK_F32 ? erosion_task_f32 : erosion_task_f64, &run);
     double total = 0;
     for (int64_t task = 0; status == LK_OK && task < tasks; task++) total += run.task_sum[task];
-    if (status == LK_OK) lk_class_maps_backward(&run.maps);
+    if (status == LK_OK) lk_probability_maps_backward(&run.maps);
     if (status == LK_OK) status = lk_finish_loss(call, total, run.upstream);
-    lk_class_maps_free(&run.maps);
+    lk_probability_maps_free(&run.maps);
     free(run.scratch);
     free(run.task_sum);
     free(run.step_weight);

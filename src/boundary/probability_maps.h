@@ -4,19 +4,19 @@
  * (image, class) map in one piece, with its neighbours, which no pixel-block
  * driver gives.
  *
- * lk_class_maps_prepare runs one parallel pass over fixed chunks of each
+ * lk_probability_maps_prepare runs one parallel pass over fixed chunks of each
  * image: it applies the activation (softmax over the classes, a sigmoid per
  * class, or none: the input holds probabilities, checked to lie in [0, 1]),
  * checks logits finite, and loads the labels as the channel each pixel's
  * target is 1 in (-1: none). The loss then reads prob and label, writes
- * d loss / d p into upstream, and lk_class_maps_backward turns that into the
+ * d loss / d p into upstream, and lk_probability_maps_backward turns that into the
  * gradient of the input (through the activation).
  *
  * With one channel the labels are a 0/1 mask and the channel predicts label
  * 1, as in the region driver (core/region.h).
  */
-#ifndef LK_BOUNDARY_CLASS_MAPS_H
-#define LK_BOUNDARY_CLASS_MAPS_H
+#ifndef LK_BOUNDARY_PROBABILITY_MAPS_H
+#define LK_BOUNDARY_PROBABILITY_MAPS_H
 
 #include <stdint.h>
 
@@ -27,7 +27,7 @@
 /* Positions in the choices "none|softmax|sigmoid". */
 enum { LK_MAPS_NONE = 0, LK_MAPS_SOFTMAX = 1, LK_MAPS_SIGMOID = 2 };
 
-typedef struct lk_class_maps {
+typedef struct lk_probability_maps {
     const lk_call *call;
     int activation;                 /* LK_MAPS_* */
     int64_t images, classes, spatial;
@@ -40,7 +40,7 @@ typedef struct lk_class_maps {
     void *upstream;                 /* [N][C][S] d loss / d p (NULL: no gradient wanted) */
     void *prob_scratch, *upstream_scratch; /* what the maps own */
     lk_chunk_error *errors;         /* one per chunk */
-} lk_class_maps;
+} lk_probability_maps;
 
 /* The activation's choices, as a parameter (default_text: its default). */
 #define LK_PARAM_MAPS_ACTIVATION(default_text, doc)                                        \
@@ -54,20 +54,20 @@ typedef struct lk_class_maps {
 
 /* The check of these losses: 2-D images or 3-D volumes (LK_ESHAPE), and
  * activation=softmax with 2 or more classes (LK_EPARAM). */
-lk_status lk_class_maps_check(const lk_call *call, int activation);
+lk_status lk_probability_maps_check(const lk_call *call, int activation);
 
 /* Fills maps for the call (input 0: scores, input 1: labels). On failure the
  * maps are freed and the first bad value is reported by its index. */
-lk_status lk_class_maps_prepare(lk_class_maps *maps, const lk_call *call, int activation);
+lk_status lk_probability_maps_prepare(lk_probability_maps *maps, const lk_call *call, int activation);
 
 /* The gradient of input 0 from upstream (a no-op for activation none: the
  * loss wrote into the gradient itself). */
-void lk_class_maps_backward(lk_class_maps *maps);
+void lk_probability_maps_backward(lk_probability_maps *maps);
 
-void lk_class_maps_free(lk_class_maps *maps);
+void lk_probability_maps_free(lk_probability_maps *maps);
 
 /* The typed pointers of one (image, class) map. */
-static inline int64_t lk_class_map_offset(const lk_class_maps *maps, int64_t image, int64_t c)
+static inline int64_t lk_probability_map_offset(const lk_probability_maps *maps, int64_t image, int64_t c)
 {
     return (image * maps->classes + c) * maps->spatial;
 }

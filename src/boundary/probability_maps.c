@@ -8,7 +8,7 @@
  * there, block by block, by the backward pass.
  */
 #ifndef LK_REAL
-#include "boundary/class_maps.h"
+#include "boundary/probability_maps.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -24,13 +24,13 @@
 
 enum { ERROR_IN_INPUT = 0, ERROR_IN_TARGET = 1 };
 
-static void record_error(lk_class_maps *maps, int64_t chunk, int which, int64_t index)
+static void record_error(lk_probability_maps *maps, int64_t chunk, int which, int64_t index)
 {
     maps->errors[chunk].index = index;
     maps->errors[chunk].input = which;
 }
 
-#define LK_TYPED_FILE "boundary/class_maps.c"
+#define LK_TYPED_FILE "boundary/probability_maps.c"
 #include "core/typed.h"
 #else /* typed section ------------------------------------------------------ */
 
@@ -55,7 +55,7 @@ static int64_t LK_T(first_nonfinite)(const lk_real *x, int classes, int64_t row,
 LK_HOT static void LK_T(prepare_chunk)(void *arg, int64_t chunk, int worker)
 {
     (void)worker;
-    lk_class_maps *maps = arg;
+    lk_probability_maps *maps = arg;
     int64_t begin, end, n = lk_image_chunk_span(chunk, maps->spatial, &begin, &end);
     int classes = (int)maps->classes;
     const lk_real *input = (const lk_real *)maps->call->inputs[0].data;
@@ -92,7 +92,7 @@ LK_HOT static void LK_T(prepare_chunk)(void *arg, int64_t chunk, int worker)
 LK_HOT static void LK_T(backward_chunk)(void *arg, int64_t chunk, int worker)
 {
     (void)worker;
-    lk_class_maps *maps = arg;
+    lk_probability_maps *maps = arg;
     int64_t begin, end, n = lk_image_chunk_span(chunk, maps->spatial, &begin, &end);
     int64_t classes = maps->classes, spatial = maps->spatial;
     lk_real *grad = lk_grad_data(maps->call, 0);
@@ -127,7 +127,7 @@ LK_HOT static void LK_T(backward_chunk)(void *arg, int64_t chunk, int worker)
 
 #ifndef LK_REAL
 
-lk_status lk_class_maps_check(const lk_call *call, int activation)
+lk_status lk_probability_maps_check(const lk_call *call, int activation)
 {
     if (call->inputs && call->inputs[0].ndim != 4 && call->inputs[0].ndim != 5)
         return lk_fail(LK_ESHAPE, "loss '%s': input '%s' must be 2-D images (N, C, H, W) or 3-D "
@@ -140,7 +140,7 @@ lk_status lk_class_maps_check(const lk_call *call, int activation)
     return LK_OK;
 }
 
-void lk_class_maps_free(lk_class_maps *maps)
+void lk_probability_maps_free(lk_probability_maps *maps)
 {
     free(maps->label);
     free(maps->prob_scratch);
@@ -149,7 +149,7 @@ void lk_class_maps_free(lk_class_maps *maps)
     memset(maps, 0, sizeof *maps);
 }
 
-static lk_status report_error(const lk_class_maps *maps, const lk_chunk_error *error)
+static lk_status report_error(const lk_probability_maps *maps, const lk_chunk_error *error)
 {
     const lk_call *call = maps->call;
     const char *input_name = call->desc->inputs[0].name;
@@ -165,12 +165,12 @@ static lk_status report_error(const lk_class_maps *maps, const lk_chunk_error *e
                    lk_read_real(&call->inputs[0], error->index));
 }
 
-static int64_t chunk_total(const lk_class_maps *maps)
+static int64_t chunk_total(const lk_probability_maps *maps)
 {
     return maps->images * lk_chunk_count(maps->spatial);
 }
 
-lk_status lk_class_maps_prepare(lk_class_maps *maps, const lk_call *call, int activation)
+lk_status lk_probability_maps_prepare(lk_probability_maps *maps, const lk_call *call, int activation)
 {
     memset(maps, 0, sizeof *maps);
     maps->call = call;
@@ -199,7 +199,7 @@ lk_status lk_class_maps_prepare(lk_class_maps *maps, const lk_call *call, int ac
         if (grad) maps->upstream = maps->upstream_scratch = malloc(elements * element_size);
     }
     if (!maps->label || !maps->errors || !maps->prob || (grad && !maps->upstream)) {
-        lk_class_maps_free(maps);
+        lk_probability_maps_free(maps);
         return lk_fail(LK_ENOMEM, "out of memory for the class maps of loss '%s'", call->desc->name);
     }
     for (int64_t chunk = 0; chunk < chunks; chunk++) maps->errors[chunk].index = -1;
@@ -208,11 +208,11 @@ lk_status lk_class_maps_prepare(lk_class_maps *maps, const lk_call *call, int ac
     const lk_chunk_error *error = lk_first_chunk_error(maps->errors, chunks);
     if (!error) return LK_OK;
     lk_status status = report_error(maps, error);
-    lk_class_maps_free(maps);
+    lk_probability_maps_free(maps);
     return status;
 }
 
-void lk_class_maps_backward(lk_class_maps *maps)
+void lk_probability_maps_backward(lk_probability_maps *maps)
 {
     if (maps->activation == LK_MAPS_NONE || !maps->upstream) return;
     const lk_call *call = maps->call;
