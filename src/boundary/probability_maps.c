@@ -1,5 +1,5 @@
 /*
- * Per-class probability maps of the boundary losses (see class_maps.h).
+ * Per-class probability maps of the boundary losses (see probability_maps.h).
  *
  * Backward pass, per pixel, from u_c = d loss / d p_c:
  *   softmax: d loss / d x_c = p_c (u_c - sum_k p_k u_k)
