@@ -86,6 +86,13 @@ def others(eager, libraries, compile_eager):
     return found
 
 
+def label_inputs(args):
+    """(shape text, logits, class labels) for each of the command line's shapes."""
+    for shape_text in args.shapes:
+        shape = tuple(int(v) for v in shape_text.split(","))
+        yield shape_text, torch.randn(shape), torch.randint(0, shape[1], (shape[0],) + shape[2:])
+
+
 def compare(args, name, shape_text, make_ours, implementations, x, target):
     """One table row per implementation and thread count."""
     for threads in args.threads:

@@ -70,6 +70,9 @@ GRADCHECK_STEP = {"rmi": 1e-4}
 # differences at any step. It is checked on a 12 x 13 image (the C sweep also
 # probes it on the small ones, accepting one-sided differences at kinks).
 GRADCHECK_SHAPES = {"rmi": [(1, 3, 12, 13)]}
+# The boundary losses take 2-D images and 3-D volumes only.
+for _name in ("hausdorff_erosion", "boundary_dou"):
+    GRADCHECK_SHAPES[_name] = [(2, 3, 4, 3), (1, 3, 3, 4, 3)]
 
 
 @pytest.mark.parametrize("name,spec", list(sweep_cases()))
