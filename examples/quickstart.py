@@ -16,13 +16,14 @@ masks = F.one_hot(labels, 4).permute(0, 3, 1, 2).float()
 def inputs_for(entry):
     """The batch as this loss takes it, read off its catalogue entry: the logits
     (their softmax where the loss takes probabilities by default, as kornia's
-    Hausdorff loss does), then labels or one-hot masks, then a learnable scalar
-    where the loss has one (Robust T's nu, started at 1 as its authors do)."""
+    Hausdorff loss does), then labels (a 0/1 object mask where the loss wants
+    one) or one-hot masks, then a learnable scalar where the loss has one
+    (Robust T's nu, started at 1 as its authors do)."""
     activation = next((p["default"] for p in entry["params"] if p["name"] == "activation"), None)
     by_shape = {
         "scores": lambda: torch.softmax(logits, 1) if activation == "none" else logits,
         "any": lambda: logits,
-        "class_target": lambda: labels,
+        "class_target": lambda: (labels > 0).long() if spec["domain"] == "binary" else labels,
         "like_first": lambda: masks,
         "scalar": lambda: torch.ones((), requires_grad=True),
     }
