@@ -5,10 +5,10 @@
  *
  * A pair is one task: its masks are extracted from the inputs, its surfaces
  * and distances computed once for all the metrics asked for, and its values
- * written to its own slot of each output. With at least as many pairs as
- * threads the pairs run on the threads, each with its own memory; otherwise
- * they run one after the other, each distance transform spread over the
- * threads. Either way every value is the same.
+ * written to its own slot of each output. The pairs run through
+ * lk_run_items (core/items.h): one pair per task, or pair after pair with
+ * each distance transform spread over the threads; every value is the same
+ * either way.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 
 #include "core/context.h"
 #include "core/error.h"
+#include "core/items.h"
 #include "core/scratch.h"
 #include "core/tensor.h"
 #include "metrics/metrics.h"
@@ -64,8 +65,6 @@ typedef struct metric_job {
     const lk_tensor *outs, *flags;
     int surfaces;        /* some metric reads the surfaces */
     double lengths[16];  /* surfels' lengths by code (2-D) */
-    size_t memory_size;  /* per worker */
-    char *memory;
 } metric_job;
 
 /* One worker's memory: the pair's masks, and its surface work. */
@@ -158,33 +157,19 @@ static lk_status run_pair(const metric_job *job, int64_t task, lk_context *ctx,
     return LK_OK;
 }
 
-static void pair_task(void *arg, int64_t task, int worker)
+static lk_status pair_item(void *arg, int64_t task, lk_context *ctx, void *base)
 {
     const metric_job *job = arg;
     pair_memory memory;
-    pair_memory_layout(job, job->memory + (size_t)worker * job->memory_size, &memory);
-    run_pair(job, task, NULL, &memory); /* serial: cannot fail */
+    pair_memory_layout(job, base, &memory);
+    return run_pair(job, task, ctx, &memory);
 }
 
 static lk_status run_pairs(metric_job *job, int64_t pairs, lk_context *ctx)
 {
     pair_memory memory;
-    job->memory_size = pair_memory_layout(job, NULL, &memory);
-    int threads = lk_context_threads(ctx);
-    int per_pair_tasks = pairs >= threads;
-    size_t workers = per_pair_tasks ? (size_t)threads : 1;
-    job->memory = aligned_alloc(LK_SCRATCH_ALIGN, workers * job->memory_size);
-    if (!job->memory) return lk_fail(LK_ENOMEM, "%s: out of memory for the metrics", FUNCTION);
-    lk_status status = LK_OK;
-    if (per_pair_tasks) {
-        lk_parallel_for_items(ctx, pairs, pairs * job->image.numel, pair_task, job);
-    } else {
-        pair_memory_layout(job, job->memory, &memory);
-        for (int64_t pair = 0; pair < pairs && status == LK_OK; pair++)
-            status = run_pair(job, pair, ctx, &memory);
-    }
-    free(job->memory);
-    return status;
+    size_t memory_size = pair_memory_layout(job, NULL, &memory);
+    return lk_run_items(ctx, pairs, job->image.numel, memory_size, pair_item, job, "the metrics");
 }
 
 /* ---------------------------------------------------------------- checks */
