@@ -428,6 +428,156 @@ LK_API const char *lk_sdf_kind_name(lk_sdf_kind kind);
 LK_API lk_status lk_sdf(const lk_tensor *mask, int batch_dims, const double *spacing,
                         lk_sdf_kind kind, const lk_tensor *out, lk_context *ctx);
 
+/* ------------------------------------------------------------------------
+ * Segmentation metrics
+ * ------------------------------------------------------------------------
+ *
+ * Overlap and surface-distance metrics of each image and class of a batch of
+ * hard segmentations, with 1 to 7 spatial axes (surfels: 2 axes), each axis
+ * with its own voxel spacing. See docs/metrics.md for the conventions table.
+ *
+ * Inputs, pred and target, of the same shape and dtype family:
+ *   n_classes > 0  label maps (N, *spatial), uint8, int32 or int64, each
+ *                  label in [0, n_classes); class c is the set of elements
+ *                  labelled c;
+ *   n_classes = 0  masks (N, C, *spatial) of any dtype: class c of image n
+ *                  is the non-zero elements of [n, c] (NaN is an error). A
+ *                  voxel may be in several classes.
+ * The output columns are the classes from 1 (0 with include_background) to
+ * C - 1: C' = C - 1 columns by default, C with include_background.
+ *
+ * With P and G the prediction's and the target's elements of a class:
+ *   LK_METRIC_DICE       2 |P & G| / (|P| + |G|)
+ *   LK_METRIC_IOU        |P & G| / |P | G|
+ *   LK_METRIC_PRECISION  |P & G| / |P|   (NaN when P is empty)
+ *   LK_METRIC_RECALL     |P & G| / |G|   (NaN when G is empty)
+ * Dice and IoU of two empty sets are options.empty_overlap (default NaN,
+ * MONAI's ignore_empty=True; 1 reproduces ignore_empty=False); with only G
+ * empty they are 0 (MONAI's ignore_empty=True gives NaN there).
+ *
+ * Surface metrics compare the surface elements S_P of P and S_G of G (see
+ * lk_surface), each with a weight w (1 for a voxel, the length or area of a
+ * surfel). d(x, S) is the Euclidean distance, in spacing units, from element
+ * x to the nearest element of S:
+ *   LK_METRIC_HAUSDORFF     max(max_{S_P} d(x, S_G), max_{S_G} d(x, S_P))
+ *   LK_METRIC_HAUSDORFF_PERCENTILE
+ *                           the options.percentile-th percentile of the
+ *                           distances, by options.percentile_rule
+ *   LK_METRIC_ASSD          symmetric mean distance, by options.assd_rule
+ *   LK_METRIC_ASD           directed: sum_{S_P} w d(x, S_G) / sum_{S_P} w
+ *                           (MONAI's symmetric=False, prediction to target)
+ *   LK_METRIC_NSD           normalized surface Dice at tolerance tau:
+ *                           (sum_{S_P, d <= tau} w + sum_{S_G, d <= tau} w)
+ *                           / (sum_{S_P} w + sum_{S_G} w)
+ * Empty classes (MONAI's rules): when exactly one of P and G is empty every
+ * distance metric is +inf and NSD is 0; when both are, all surface metrics
+ * are NaN. (MONAI's percentile of an all-inf list is NaN, from its
+ * interpolation inf - inf; losskit gives +inf. DeepMind gives +inf for two
+ * empty masks; losskit gives NaN.) The flags output tells which case
+ * applied.
+ *
+ * Results are computed in float64 (MONAI computes distances and means in
+ * float32) and do not depend on the thread count: (image, class) pairs run
+ * as independent tasks.
+ */
+
+typedef enum lk_metric {
+    LK_METRIC_DICE = 0,
+    LK_METRIC_IOU = 1,
+    LK_METRIC_PRECISION = 2,
+    LK_METRIC_RECALL = 3,
+    LK_METRIC_HAUSDORFF = 4,
+    LK_METRIC_HAUSDORFF_PERCENTILE = 5,
+    LK_METRIC_ASSD = 6,
+    LK_METRIC_ASD = 7,
+    LK_METRIC_NSD = 8
+} lk_metric;
+
+#define LK_METRIC_COUNT 9
+
+/* "dice", "iou", "precision", "recall", "hausdorff", "hausdorff_percentile",
+ * "assd", "asd", "nsd"; "unknown" otherwise. */
+LK_API const char *lk_metric_name(lk_metric metric);
+
+/* What a surface element is.
+ *   LK_SURFACE_VOXELS  (MONAI, medpy) the object's voxels with a background
+ *                      neighbour one step along an axis, elements outside
+ *                      the image counting as background (mask XOR scipy's
+ *                      binary_erosion with the cross structure); weight 1.
+ *   LK_SURFACE_SURFELS (DeepMind surface-distance) the corners of the voxel
+ *                      grid (shifted by half a voxel) whose 2x2 neighbour
+ *                      code is neither 0 nor all ones; weight: the length
+ *                      of the marching-squares contour through the corner,
+ *                      with spacing. 2 spatial axes only (DeepMind's 3-D
+ *                      area table is not implemented: LK_EINVAL). */
+typedef enum lk_surface { LK_SURFACE_VOXELS = 0, LK_SURFACE_SURFELS = 1 } lk_surface;
+
+/* How LK_METRIC_HAUSDORFF_PERCENTILE reads the percentile q.
+ *   LK_PERCENTILE_PER_DIRECTION  (MONAI) the q-th percentile of each
+ *                                direction's distances, linear
+ *                                interpolation as torch.quantile, then the
+ *                                larger of the two; weights ignored;
+ *   LK_PERCENTILE_POOLED         (medpy hd95) np.percentile (linear) of the
+ *                                two directions' distances together;
+ *                                weights ignored;
+ *   LK_PERCENTILE_AREA_WEIGHTED  (DeepMind compute_robust_hausdorff) per
+ *                                direction, the first distance, in order of
+ *                                (distance, weight), where the cumulative
+ *                                weight fraction reaches q / 100, no
+ *                                interpolation; then the larger. */
+typedef enum lk_percentile_rule {
+    LK_PERCENTILE_PER_DIRECTION = 0,
+    LK_PERCENTILE_POOLED = 1,
+    LK_PERCENTILE_AREA_WEIGHTED = 2
+} lk_percentile_rule;
+
+/* How LK_METRIC_ASSD combines the two directions.
+ *   LK_ASSD_CONCATENATED  (MONAI symmetric=True, medpy >= 0.4 assd) the
+ *                         weighted mean of both lists together;
+ *   LK_ASSD_MEAN_OF_MEANS (older medpy; the mean of the pair DeepMind's
+ *                         compute_average_surface_distance returns) the
+ *                         mean of the two directed weighted means. */
+typedef enum lk_assd_rule { LK_ASSD_CONCATENATED = 0, LK_ASSD_MEAN_OF_MEANS = 1 } lk_assd_rule;
+
+typedef struct lk_metric_options {
+    int include_background;             /* 0 (default): columns start at class 1 */
+    lk_surface surface;                 /* default LK_SURFACE_VOXELS */
+    double percentile;                  /* in [0, 100]; default 95 */
+    lk_percentile_rule percentile_rule; /* default LK_PERCENTILE_PER_DIRECTION */
+    lk_assd_rule assd_rule;             /* default LK_ASSD_CONCATENATED */
+    double nsd_tolerance;               /* >= 0, finite, in spacing units; default 1 */
+    const double *nsd_tolerances;       /* NULL (default), or one per output
+                                           column, overriding nsd_tolerance
+                                           (MONAI's class_thresholds) */
+    double empty_overlap;               /* Dice and IoU of two empty sets;
+                                           default NaN */
+} lk_metric_options;
+
+/* The defaults above. */
+LK_API void lk_metric_options_default(lk_metric_options *options);
+
+/* Flags of an (image, class) pair in the flags output. */
+#define LK_METRIC_PRED_EMPTY 1u   /* the prediction has no element of the class */
+#define LK_METRIC_TARGET_EMPTY 2u /* the target has none */
+
+/* Computes metrics[i] into outs[i] for i < n_metrics, in one pass per
+ * (image, class) (the surfaces and distances are shared by the metrics).
+ *   pred, target  as described above; the same shape.
+ *   n_classes     > 0: label maps with that many classes; 0: masks.
+ *   spacing       NULL (1 on every axis) or one positive, finite value per
+ *                 spatial axis.
+ *   options       NULL for the defaults.
+ *   metrics       n_metrics >= 1 metrics (repeats allowed).
+ *   outs          n_metrics float64 tensors of shape (N, C').
+ *   flags         NULL, or a uint8 tensor (N, C') that receives the
+ *                 LK_METRIC_*_EMPTY bits of each pair.
+ *   ctx           threads; NULL for the default context. */
+LK_API lk_status lk_metrics_compute(const lk_tensor *pred, const lk_tensor *target, int n_classes,
+                                    const double *spacing, const lk_metric_options *options,
+                                    const lk_metric *metrics, size_t n_metrics,
+                                    const lk_tensor *outs, const lk_tensor *flags,
+                                    lk_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

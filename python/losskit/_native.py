@@ -115,3 +115,27 @@ _spacing = ctypes.POINTER(ctypes.c_double)
 lk_edt = _prototype("lk_edt", _int, ctypes.POINTER(Tensor), _int, _spacing, ctypes.POINTER(Tensor), _vp)
 lk_sdf = _prototype("lk_sdf", _int, ctypes.POINTER(Tensor), _int, _spacing, _int, ctypes.POINTER(Tensor), _vp)
 lk_sdf_kind_name = _prototype("lk_sdf_kind_name", _cp, _int)
+
+lk_metric_name = _prototype("lk_metric_name", _cp, _int)
+
+
+class MetricOptions(ctypes.Structure):
+    """struct lk_metric_options."""
+
+    _fields_ = [
+        ("include_background", ctypes.c_int),
+        ("surface", ctypes.c_int),
+        ("percentile", ctypes.c_double),
+        ("percentile_rule", ctypes.c_int),
+        ("assd_rule", ctypes.c_int),
+        ("nsd_tolerance", ctypes.c_double),
+        ("nsd_tolerances", _spacing),
+        ("empty_overlap", ctypes.c_double),
+    ]
+
+
+lk_metric_options_default = _prototype("lk_metric_options_default", None, ctypes.POINTER(MetricOptions))
+lk_metrics_compute = _prototype(
+    "lk_metrics_compute", _int, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), _int, _spacing,
+    ctypes.POINTER(MetricOptions), ctypes.POINTER(_int), _size, _tensors, ctypes.POINTER(Tensor), _vp
+)

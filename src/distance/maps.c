@@ -40,21 +40,36 @@ static lk_status transform(lk_context *ctx, const lk_grid *grid, const uint8_t *
     return LK_OK;
 }
 
-void lk_inner_border(const lk_grid *grid, const uint8_t *object, uint8_t *border)
+/* Runs of `n` elements `inner` apart: the outer index, the position along
+ * the axis and the inner index address every element once, without a
+ * division per element. */
+void lk_object_border(const lk_grid *grid, const uint8_t *object, lk_edge_rule edge,
+                      uint8_t *border)
 {
     memset(border, 0, (size_t)grid->numel);
-    int64_t stride = grid->numel;
+    uint8_t edge_marks = edge == LK_EDGE_IS_BACKGROUND;
+    int64_t inner = grid->numel;
     for (int axis = 0; axis < grid->ndim; axis++) {
         int64_t n = grid->shape[axis];
-        stride /= n;
-        for (int64_t index = 0; index < grid->numel; index++) {
-            if (!object[index]) continue;
-            int64_t position = index / stride % n;
-            int before = position > 0 && !object[index - stride];
-            int after = position < n - 1 && !object[index + stride];
-            border[index] |= (uint8_t)(before | after);
+        inner /= n;
+        int64_t outer = grid->numel / (n * inner);
+        for (int64_t o = 0; o < outer; o++) {
+            for (int64_t position = 0; position < n; position++) {
+                int64_t row = (o * n + position) * inner;
+                for (int64_t i = row; i < row + inner; i++) {
+                    if (!object[i]) continue;
+                    uint8_t before = position > 0 ? !object[i - inner] : edge_marks;
+                    uint8_t after = position < n - 1 ? !object[i + inner] : edge_marks;
+                    border[i] |= (uint8_t)(before | after);
+                }
+            }
         }
     }
+}
+
+void lk_inner_border(const lk_grid *grid, const uint8_t *object, uint8_t *border)
+{
+    lk_object_border(grid, object, LK_EDGE_IS_NOTHING, border);
 }
 
 static double max_of(const double *values, int64_t count)

@@ -29,8 +29,19 @@ size_t lk_map_work_layout(const lk_grid *grid, void *base, lk_map_work *work);
 lk_status lk_signed_map(lk_context *ctx, const lk_grid *grid, const uint8_t *object,
                         lk_sdf_kind kind, double *out, const lk_map_work *work);
 
-/* Object elements with a background neighbour one step along some axis
- * (the image edge does not count): border[i] = 1, else 0. */
+/* Whether a border function takes the elements outside the image for
+ * background. skimage's find_boundaries does not (LK_EDGE_IS_NOTHING);
+ * scipy.ndimage.binary_erosion with its default border_value=0 does
+ * (LK_EDGE_IS_BACKGROUND), and so mask ^ binary_erosion(mask), the surface
+ * of MONAI's and medpy's metrics, marks an object's elements on the edge. */
+typedef enum lk_edge_rule { LK_EDGE_IS_NOTHING = 0, LK_EDGE_IS_BACKGROUND = 1 } lk_edge_rule;
+
+/* Object elements with a background neighbour one step along some axis, the
+ * image edge counted as `edge` says: border[i] = 1, else 0. */
+void lk_object_border(const lk_grid *grid, const uint8_t *object, lk_edge_rule edge,
+                      uint8_t *border);
+
+/* lk_object_border with LK_EDGE_IS_NOTHING. */
 void lk_inner_border(const lk_grid *grid, const uint8_t *object, uint8_t *border);
 
 #endif

@@ -3,9 +3,9 @@
  * batch of images, mask dtypes, and the output dtype. The maps themselves
  * are distance/maps.c and distance/edt.c.
  *
- * A batch of images runs one image per task when there are at least as many
- * images as threads, else image after image with each transform's lines
- * spread over the threads; the result is the same either way.
+ * A batch of images runs through lk_run_items (core/items.h): one image per
+ * task, or image after image with each transform's lines spread over the
+ * threads; the result is the same either way.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 
 #include "core/context.h"
 #include "core/error.h"
+#include "core/items.h"
 #include "core/scratch.h"
 #include "core/tensor.h"
 #include "distance/maps.h"
@@ -34,8 +35,6 @@ typedef struct transform_job {
     lk_grid grid;
     int edt;           /* lk_edt; else lk_sdf of `kind` */
     lk_sdf_kind kind;
-    size_t memory_size; /* per worker */
-    char *memory;
 } transform_job;
 
 /* One worker's memory: the image's mask bytes, the map work, and the map in
@@ -114,33 +113,20 @@ static lk_status transform_image(const transform_job *job, int64_t image, lk_con
     return status;
 }
 
-static void transform_image_task(void *arg, int64_t image, int worker)
+static lk_status transform_item(void *arg, int64_t image, lk_context *ctx, void *base)
 {
     const transform_job *job = arg;
     image_memory memory;
-    image_memory_layout(job, job->memory + (size_t)worker * job->memory_size, &memory);
-    transform_image(job, image, NULL, &memory); /* serial: cannot fail */
+    image_memory_layout(job, base, &memory);
+    return transform_image(job, image, ctx, &memory);
 }
 
 static lk_status run_transform(transform_job *job, int64_t images, lk_context *ctx)
 {
     image_memory memory;
-    job->memory_size = image_memory_layout(job, NULL, &memory);
-    int threads = lk_context_threads(ctx);
-    int per_image_tasks = images >= threads;
-    size_t workers = per_image_tasks ? (size_t)threads : 1;
-    job->memory = aligned_alloc(LK_SCRATCH_ALIGN, workers * job->memory_size);
-    if (!job->memory) return lk_fail(LK_ENOMEM, "out of memory for the distance transform");
-    lk_status status = LK_OK;
-    if (per_image_tasks) {
-        lk_parallel_for_items(ctx, images, images * job->grid.numel, transform_image_task, job);
-    } else {
-        image_memory_layout(job, job->memory, &memory);
-        for (int64_t image = 0; image < images && status == LK_OK; image++)
-            status = transform_image(job, image, ctx, &memory);
-    }
-    free(job->memory);
-    return status;
+    size_t memory_size = image_memory_layout(job, NULL, &memory);
+    return lk_run_items(ctx, images, job->grid.numel, memory_size, transform_item, job,
+                        "the distance transform");
 }
 
 static int64_t first_nan(const lk_tensor *t)
