@@ -1,14 +1,14 @@
 /*
- * Distance maps per image and class (see boundary/class_maps.h). Each task
- * builds the object mask of one (image, class), transforms it on the
- * calling worker with that worker's memory, and writes its own map.
+ * Distance maps per image and class (see boundary/class_maps.h). Each item
+ * builds the object mask of one (image, class), transforms it with its
+ * worker's memory, and writes its own map (core/items.h: one item per task,
+ * or one after another with the transforms' lines over the threads).
  */
 #include "boundary/class_maps.h"
 
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "core/items.h"
 #include "core/scratch.h"
 
 void lk_call_grid(const lk_call *call, size_t spacing_param, lk_grid *grid)
@@ -67,40 +67,44 @@ static void fill(double *map, int64_t count, double value)
     for (int64_t i = 0; i < count; i++) map[i] = value;
 }
 
-/* d_in: the distance from each object pixel to the background (0 outside). */
-static void inside_distance(const lk_grid *grid, const uint8_t *object, double *map,
-                            const lk_map_work *work)
+/* d_in: the distance from each object pixel to the background (0 outside);
+ * ctx NULL: on the calling thread. */
+static lk_status inside_distance(lk_context *ctx, const lk_grid *grid, const uint8_t *object,
+                                 double *map, const lk_map_work *work)
 {
     for (int64_t i = 0; i < grid->numel; i++) work->sites[i] = !object[i];
+    if (ctx) return lk_distance_parallel(ctx, grid, work->sites, LK_DISTANCE_ROOT, map);
     lk_distance_serial(grid, work->sites, LK_DISTANCE_ROOT, map, work->scratch);
+    return LK_OK;
 }
 
 /* Valverde & Tohka's rectified region-wise map (jmlipman/RegionWiseLoss). */
-static void rectified_map(const lk_grid *grid, const uint8_t *object, int64_t inside, double *map,
-                          const lk_map_work *work)
+static lk_status rectified_map(lk_context *ctx, const lk_grid *grid, const uint8_t *object,
+                               int64_t inside, double *map, const lk_map_work *work)
 {
     int64_t count = grid->numel;
     if (inside == 0 || inside == count) {
         fill(map, count, inside ? -1.0 : 1.0);
-        return;
+        return LK_OK;
     }
-    inside_distance(grid, object, map, work);
+    lk_status status = inside_distance(ctx, grid, object, map, work);
     double largest = 0;
     for (int64_t i = 0; i < count; i++)
         if (map[i] + 1e-15 > largest) largest = map[i] + 1e-15;
     for (int64_t i = 0; i < count; i++) map[i] = object[i] ? -map[i] / largest : 1.0;
+    return status;
 }
 
 /* Caliva et al.'s penalty, as JunMa11/SegLoss computes it for its object. */
-static void penalty_map(const lk_grid *grid, const uint8_t *object, int64_t inside, double *map,
-                        const lk_map_work *work)
+static lk_status penalty_map(lk_context *ctx, const lk_grid *grid, const uint8_t *object,
+                             int64_t inside, double *map, const lk_map_work *work)
 {
     int64_t count = grid->numel;
     if (inside == 0 || inside == count) {
         fill(map, count, 0.0);
-        return;
+        return LK_OK;
     }
-    inside_distance(grid, object, map, work);
+    lk_status status = inside_distance(ctx, grid, object, map, work);
     double deepest = 0, shallowest = INFINITY;
     for (int64_t i = 0; i < count; i++) {
         if (!object[i]) continue;
@@ -114,16 +118,16 @@ static void penalty_map(const lk_grid *grid, const uint8_t *object, int64_t insi
         else
             map[i] = range > 0 ? (deepest - map[i]) / range : 1.0;
     }
+    return status;
 }
 
 typedef struct maps_run {
     const lk_class_maps_job *job;
     double *maps;
-    char *memory; /* per worker: object bytes, then the map work */
-    size_t memory_size;
 } maps_run;
 
-static size_t worker_layout(const lk_grid *grid, void *base, uint8_t **object, lk_map_work *work)
+/* Per item: the object bytes, then the map work. */
+static size_t item_layout(const lk_grid *grid, void *base, uint8_t **object, lk_map_work *work)
 {
     lk_scratch area = {base, 0};
     *object = lk_scratch_take(&area, (size_t)grid->numel);
@@ -132,38 +136,36 @@ static size_t worker_layout(const lk_grid *grid, void *base, uint8_t **object, l
     return lk_scratch_size(&area);
 }
 
-static void map_task(void *arg, int64_t task, int worker)
+/* The map of item (image, class); ctx NULL: on the calling thread. */
+static lk_status map_item(void *arg, int64_t item, lk_context *ctx, void *memory)
 {
     const maps_run *run = arg;
     const lk_class_maps_job *job = run->job;
-    int64_t image = task / job->classes, class_index = task % job->classes;
+    int64_t image = item / job->classes, class_index = item % job->classes;
     int64_t count = job->grid.numel;
-    double *map = run->maps + task * count;
+    double *map = run->maps + item * count;
     if (job->wanted && !job->wanted[class_index]) {
         fill(map, count, 0.0);
-        return;
+        return LK_OK;
     }
     uint8_t *object;
     lk_map_work work;
-    worker_layout(&job->grid, run->memory + (size_t)worker * run->memory_size, &object, &work);
+    item_layout(&job->grid, memory, &object, &work);
     int64_t inside = object_of(job, image, class_index, object);
     switch (job->kind) {
-    case LK_CLASS_MAP_SDF: lk_signed_map(NULL, &job->grid, object, job->sdf, map, &work); break;
-    case LK_CLASS_MAP_RECTIFIED: rectified_map(&job->grid, object, inside, map, &work); break;
-    case LK_CLASS_MAP_PENALTY: penalty_map(&job->grid, object, inside, map, &work); break;
+    case LK_CLASS_MAP_SDF: return lk_signed_map(ctx, &job->grid, object, job->sdf, map, &work);
+    case LK_CLASS_MAP_RECTIFIED: return rectified_map(ctx, &job->grid, object, inside, map, &work);
+    case LK_CLASS_MAP_PENALTY: return penalty_map(ctx, &job->grid, object, inside, map, &work);
     }
+    return LK_OK;
 }
 
 lk_status lk_class_maps(lk_context *ctx, const lk_class_maps_job *job, double *maps)
 {
     uint8_t *object;
     lk_map_work work;
-    maps_run run = {job, maps, NULL, worker_layout(&job->grid, NULL, &object, &work)};
-    int workers = lk_context_threads(ctx);
-    run.memory = aligned_alloc(LK_SCRATCH_ALIGN, (size_t)workers * run.memory_size);
-    if (!run.memory) return lk_fail(LK_ENOMEM, "out of memory for distance maps");
-    int64_t tasks = job->batch * job->classes;
-    lk_parallel_for_items(ctx, tasks, tasks * job->grid.numel, map_task, &run);
-    free(run.memory);
-    return LK_OK;
+    maps_run run = {job, maps};
+    size_t memory_size = item_layout(&job->grid, NULL, &object, &work);
+    return lk_run_items(ctx, job->batch * job->classes, job->grid.numel, memory_size, map_item,
+                        &run, "distance maps");
 }
