@@ -30,6 +30,8 @@ __all__ = [
     "Loss",
     "LosskitError",
     "UnknownLossError",
+    "distance",
+    "metrics",
     "compute",
     "get_num_threads",
     "loss_info",
@@ -404,3 +406,9 @@ def compute(name: str, *arrays: Any, grad: bool = True, threads: Optional[int] =
     """``Loss(name, **params)(*arrays)``: the loss and the gradient of each input."""
     return Loss(name, **params)(*arrays, grad=grad, threads=threads)
 
+
+
+# The subpackages that need the helpers above: losskit.distance (exact EDT,
+# signed maps) and losskit.metrics (segmentation metrics), usable after a
+# plain `import losskit`.
+from . import distance, metrics  # noqa: E402

@@ -223,3 +223,10 @@ def test_errors_name_the_argument():
 
 def test_empty_arrays_give_empty_results():
     assert distance.edt(np.zeros((0, 5))).shape == (0, 5)
+
+
+def test_a_plain_import_exposes_the_subpackages():
+    import importlib
+
+    package = importlib.import_module("losskit")
+    assert package.distance.edt is distance.edt and callable(package.metrics.compute)
