@@ -408,3 +408,114 @@ def test_boundary_aware_rejects_labels_other_than_0_and_1(generator):
     mask[0, 2, 1] = 2
     with pytest.raises(losskit.LosskitError, match=r"target\[0, 2, 1\] = 2"):
         lkt.BoundaryAwareLoss()(x, mask)
+
+
+# ------------------------------------------------------------------ Active Boundary Loss
+
+def abl_kl_div(a, b):
+    """abl.py kl_div(a, b): softmax(b) (log_softmax(b) - log_softmax(a)), per class."""
+    return F.softmax(b, dim=1) * (F.log_softmax(b, dim=1) - F.log_softmax(a, dim=1))
+
+
+def abl_reference(logits, target, label_smoothing=0.2, max_n_ratio=0.01, max_clip_dist=20.0,
+                  detach_neighbours=True, ignore_index=255):
+    """wangchi95/active-boundary-loss ABL.forward on the CPU in float64, with
+    losskit's rules where the reference has none (no boundary: 0; an image
+    without ground-truth boundary adds no pixel)."""
+    _, _, h, w = logits.shape
+    # logits2boundary
+    eps = 1e-5
+    max_n = (h * w) * max_n_ratio
+    kl_ud = abl_kl_div(logits[:, :, 1:, :], logits[:, :, :-1, :]).sum(1, keepdim=True)
+    kl_lr = abl_kl_div(logits[:, :, :, 1:], logits[:, :, :, :-1]).sum(1, keepdim=True)
+    kl_ud = F.pad(kl_ud, [0, 0, 0, 1, 0, 0, 0, 0], mode="constant", value=0)
+    kl_lr = F.pad(kl_lr, [0, 1, 0, 0, 0, 0, 0, 0], mode="constant", value=0)
+    kl_combine = (kl_lr + kl_ud).detach()
+    while True:
+        kl_bin = (kl_combine > eps).to(logits.dtype)
+        if kl_bin.sum() > max_n:
+            eps *= 1.2
+        else:
+            break
+    pred_boundary = F.conv2d(kl_bin, torch.ones((1, 1, 3, 3), dtype=logits.dtype), padding=1).squeeze(1) > 0
+    if pred_boundary.sum() < 1:
+        return (logits * 0).sum()
+    # gt2boundary
+    gt_ud = F.pad(target[:, 1:, :] - target[:, :-1, :], [0, 0, 0, 1, 0, 0], mode="constant", value=0) != 0
+    gt_lr = F.pad(target[:, :, 1:] - target[:, :, :-1], [0, 1, 0, 0, 0, 0], mode="constant", value=0) != 0
+    gt_boundary = (gt_lr | gt_ud | (target == ignore_index)).numpy()
+    # get_dist_maps: one_hot2dist of the non-boundary mask, negated, clamped at 0
+    dist = np.zeros(gt_boundary.shape)
+    for i in range(len(gt_boundary)):
+        posmask = ~gt_boundary[i]
+        if gt_boundary[i].any():
+            negmask = ~posmask
+            dist[i] = edt(negmask, None) * negmask - (edt(posmask, None) - 1) * posmask
+    depth = torch.from_numpy(np.maximum(-dist, 0))
+    keep_images = torch.from_numpy(gt_boundary.reshape(len(gt_boundary), -1).any(1))
+    pred_boundary &= keep_images[:, None, None]
+    # get_direction_gt_predkl
+    n, x, y = torch.nonzero(pred_boundary).T
+    padded_depth = F.pad(depth, (1, 1, 1, 1, 0, 0), mode="constant", value=1e5)
+    lg = logits.permute(0, 2, 3, 1)
+    lg_d = F.pad(lg, (0, 0, 1, 1, 1, 1, 0, 0), mode="constant").clone()  # then edges replicated, as abl.py
+    lg_d[:, 0, :, :] = lg_d[:, 1, :, :]
+    lg_d[:, -1, :, :] = lg_d[:, -2, :, :]
+    lg_d[:, :, 0, :] = lg_d[:, :, 1, :]
+    lg_d[:, :, -1, :] = lg_d[:, :, -2, :]
+    x_range = [1, -1, 0, 0, -1, 1, -1, 1, 0]
+    y_range = [0, 0, -1, 1, 1, 1, -1, -1, 0]
+    centre = lg[(n, x, y)]
+    dists, kls = [], []
+    for dx, dy in zip(x_range, y_range):
+        dists.append(padded_depth[(n, x + dx + 1, y + dy + 1)])
+        if dx != 0 or dy != 0:
+            neighbour = lg_d[(n, x + dx + 1, y + dy + 1)]
+            if detach_neighbours:
+                neighbour = neighbour.detach()
+            kls.append(abl_kl_div(centre, neighbour).sum(1))
+    direction = torch.argmin(torch.stack(dists), dim=0)
+    weight = depth[(n, x, y)]
+    keep = direction != 8
+    if keep.sum() == 0:
+        return (logits * 0).sum()
+    z = torch.stack(kls).T[keep]
+    direction = direction[keep]
+    # LabelSmoothSoftmaxCEV1 (or plain CE)
+    if label_smoothing == 0:
+        loss = F.cross_entropy(z, direction, reduction="none")
+    else:
+        one_hot = torch.full_like(z, label_smoothing / z.shape[1]).scatter_(1, direction.unsqueeze(1), 1 - label_smoothing)
+        loss = -(F.log_softmax(z, 1) * one_hot).sum(1)
+    return (loss * (torch.clamp(weight[keep], max=max_clip_dist) / max_clip_dist)).mean()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"detach_neighbours": False}, {"label_smoothing": 0.0}, {"max_n_ratio": 0.2, "max_clip_dist": 3.0},
+     {"ignore_index": 1, "detach_neighbours": False}],
+    ids=str,
+)
+@pytest.mark.parametrize("shape", [(2, 3, 24, 21), (1, 4, 33, 30)], ids=str)
+def test_active_boundary_matches_reference(shape, options, generator):
+    x = logits_like(shape, torch.float64, generator)
+    labels = blob_labels((shape[0],) + shape[2:], shape[1], generator)
+    if options.get("ignore_index") == 1:
+        labels[:, :, :3] = 1
+    else:
+        labels[0, :2, :2] = 255  # ignored pixels count as ground-truth boundary
+    check_against(lkt.ActiveBoundaryLoss(**options), lambda x, y: abl_reference(x, y, **options), x, labels,
+                  what=str(options))
+
+
+def test_active_boundary_without_boundary(generator):
+    x = torch.zeros((2, 3, 10, 12), dtype=torch.float64)  # uniform prediction: no predicted boundary
+    labels = blob_labels((2, 10, 12), 3, generator)
+    value, grad = value_and_grad_of(lkt.ActiveBoundaryLoss(), x, labels)
+    assert value == 0 and torch.all(grad == 0)
+    x = logits_like((2, 3, 10, 12), torch.float64, generator)
+    flat = torch.ones((2, 10, 12), dtype=torch.int64)  # no ground-truth boundary anywhere
+    value, grad = value_and_grad_of(lkt.ActiveBoundaryLoss(), x, flat)
+    assert value == 0 and torch.all(grad == 0)
+    with pytest.raises(losskit.LosskitError, match="2-D logits"):
+        lkt.ActiveBoundaryLoss()(torch.zeros((2, 3, 4, 4, 4), dtype=torch.float64), torch.zeros((2, 4, 4, 4), dtype=torch.int64))
