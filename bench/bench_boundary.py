@@ -41,6 +41,7 @@ LOSSES = {
     "boundary": (lambda: lkt.BoundaryLoss(), {"scipy + torch": lambda: ref.boundary_reference}),
     "region_wise": (lambda: lkt.RegionWiseLoss(), {"scipy + torch": lambda: ref.region_wise_reference}),
     "distance_penalized_ce": (lambda: lkt.DistancePenalizedCeLoss(), {"scipy + torch": lambda: ref.dpce_reference}),
+    "active_boundary": (lambda: lkt.ActiveBoundaryLoss(), {"abl.py in torch": lambda: ref.abl_reference}),
     "hausdorff_dt": (
         lambda: lkt.HausdorffDtLoss(activation="softmax"),
         {
@@ -59,6 +60,8 @@ def main():
         x = torch.randn(shape)
         labels = ref.blob_labels((shape[0],) + shape[2:], shape[1], generator, count=6)
         for name in args.losses:
+            if name == "active_boundary" and len(shape) != 4:
+                continue  # 2-D only, as its reference
             make_ours, libraries = LOSSES[name]
             compare(args, name, shape_text, make_ours, {label: make() for label, make in libraries.items()}, x, labels)
 

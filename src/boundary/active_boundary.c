@@ -70,6 +70,7 @@ typedef struct abl_state {
     const lk_call *call;
     int64_t height, width, plane; /* plane = H W */
     double *logp;     /* (N, C, H, W) log-softmax of the input */
+    double *prob;     /* (N, C, H, W) its exp, the softmax */
     double *kl;       /* (N, H, W) the predicted boundary's KL sum */
     uint8_t *edge;    /* (N, H, W) kl > eps */
     uint8_t *inside;  /* (N, H, W) 1 off the ground-truth boundary */
@@ -99,8 +100,10 @@ static void log_softmax(const abl_state *s)
             for (int64_t c = 0; c < classes; c++) largest = fmax(largest, lk_read_real(input, base + c * plane));
             for (int64_t c = 0; c < classes; c++) total += exp(lk_read_real(input, base + c * plane) - largest);
             double log_total = log(total) + largest;
-            for (int64_t c = 0; c < classes; c++)
+            for (int64_t c = 0; c < classes; c++) {
                 s->logp[base + c * plane] = lk_read_real(input, base + c * plane) - log_total;
+                s->prob[base + c * plane] = exp(s->logp[base + c * plane]);
+            }
         }
     }
 }
@@ -109,12 +112,9 @@ static void log_softmax(const abl_state *s)
 static double kl_between(const abl_state *s, int64_t n, int64_t a, int64_t b)
 {
     int64_t classes = s->call->classes, plane = s->plane;
-    const double *logp = s->logp + n * classes * plane;
+    const double *logp = s->logp + n * classes * plane, *prob = s->prob + n * classes * plane;
     double sum = 0;
-    for (int64_t c = 0; c < classes; c++) {
-        double la = logp[c * plane + a], lb = logp[c * plane + b];
-        sum += exp(la) * (la - lb);
-    }
+    for (int64_t c = 0; c < classes; c++) sum += prob[c * plane + a] * (logp[c * plane + a] - logp[c * plane + b]);
     return sum;
 }
 
@@ -246,7 +246,7 @@ static void add_gradient(const abl_state *s, int64_t n, int64_t centre, const ab
                          double scale)
 {
     int64_t classes = s->call->classes, plane = s->plane;
-    const double *logp = s->logp + n * classes * plane;
+    const double *logp = s->logp + n * classes * plane, *prob = s->prob + n * classes * plane;
     double *grad = s->grad + n * classes * plane;
     int neighbours = !lk_param_bool(s->call->params, P_DETACH);
     for (int k = 0; k < 8; k++) {
@@ -254,7 +254,7 @@ static void add_gradient(const abl_state *s, int64_t n, int64_t centre, const ab
         double z = neighbours ? kl_between(s, n, other, centre) : 0;
         for (int64_t c = 0; c < classes; c++) {
             double lp = logp[c * plane + centre], lq = logp[c * plane + other];
-            double p = exp(lp), q = exp(lq);
+            double p = prob[c * plane + centre], q = prob[c * plane + other];
             grad[c * plane + centre] += scale * r->dz[k] * (p - q);
             if (neighbours) grad[c * plane + other] += scale * r->dz[k] * q * (lq - lp - z);
         }
@@ -307,11 +307,12 @@ static lk_status abl_compute(const lk_call *call)
     lk_label_rule rule = {call->classes, 1, ignore_index};
     abl_state s = {call, call->inputs[0].shape[2], call->inputs[0].shape[3], plane,
                    malloc((size_t)(pixels * call->classes) * sizeof(double)),
+                   malloc((size_t)(pixels * call->classes) * sizeof(double)),
                    malloc((size_t)pixels * sizeof(double)), malloc((size_t)pixels),
                    malloc((size_t)pixels), malloc((size_t)pixels * sizeof(double)),
                    calloc((size_t)(pixels * call->classes), sizeof(double)), malloc((size_t)batch)};
     int64_t *counts = malloc((size_t)call->classes * sizeof *counts);
-    lk_status status = s.logp && s.kl && s.edge && s.inside && s.depth && s.grad && s.has_boundary && counts
+    lk_status status = s.logp && s.prob && s.kl && s.edge && s.inside && s.depth && s.grad && s.has_boundary && counts
                            ? LK_OK
                            : lk_fail(LK_ENOMEM, "out of memory");
     if (status == LK_OK && lk_find_nonfinite(&call->inputs[0]) >= 0) status = lk_report_nonfinite(call, NAN);
@@ -330,6 +331,7 @@ static lk_status abl_compute(const lk_call *call)
         status = lk_finish_loss(call, 0, 0);
     }
     free(s.logp);
+    free(s.prob);
     free(s.kl);
     free(s.edge);
     free(s.inside);
