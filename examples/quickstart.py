@@ -9,7 +9,9 @@ import losskit.torch as lkt
 
 torch.manual_seed(0)
 logits = torch.randn(2, 4, 32, 32, requires_grad=True)
-labels = torch.randint(0, 4, (2, 32, 32))
+# labels made of regions (blocks of 4 classes, shifted per image), as a segmentation has
+rows, cols = torch.arange(32)[:, None], torch.arange(32)[None, :]
+labels = torch.stack([(rows // 8 + cols // 11 + shift) % 4 for shift in (0, 1)])
 masks = F.one_hot(labels, 4).permute(0, 3, 1, 2).float()
 
 
