@@ -311,13 +311,12 @@ static lk_status abl_compute(const lk_call *call)
                    malloc((size_t)pixels * sizeof(double)), malloc((size_t)pixels),
                    malloc((size_t)pixels), malloc((size_t)pixels * sizeof(double)),
                    calloc((size_t)(pixels * call->classes), sizeof(double)), malloc((size_t)batch)};
-    int64_t *counts = malloc((size_t)call->classes * sizeof *counts);
-    lk_status status = s.logp && s.prob && s.kl && s.edge && s.inside && s.depth && s.grad && s.has_boundary && counts
+    lk_status status = s.logp && s.prob && s.kl && s.edge && s.inside && s.depth && s.grad && s.has_boundary
                            ? LK_OK
                            : lk_fail(LK_ENOMEM, "out of memory");
     if (status == LK_OK && lk_find_nonfinite(&call->inputs[0]) >= 0) status = lk_report_nonfinite(call, NAN);
     if (status == LK_OK)
-        status = lk_label_counts(call->ctx, &call->inputs[1], call->desc->inputs[1].name, &rule, counts);
+        status = lk_check_labels(call->ctx, &call->inputs[1], call->desc->inputs[1].name, &rule);
     int64_t edges = 0;
     if (status == LK_OK) {
         log_softmax(&s);
@@ -338,7 +337,6 @@ static lk_status abl_compute(const lk_call *call)
     free(s.depth);
     free(s.grad);
     free(s.has_boundary);
-    free(counts);
     return status;
 }
 

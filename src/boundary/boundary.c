@@ -46,13 +46,11 @@ static lk_status boundary_compute(const lk_call *call)
     int include_background = lk_param_bool(call->params, P_INCLUDE_BACKGROUND);
     lk_label_rule rule = {call->classes, 0, 0};
     int64_t classes = call->classes;
-    int64_t *counts = malloc((size_t)classes * sizeof *counts);
     uint8_t *wanted = malloc((size_t)classes);
     double *maps = malloc((size_t)(call->batch * classes * call->spatial) * sizeof *maps);
-    lk_status status = counts && wanted && maps ? LK_OK : lk_fail(LK_ENOMEM, "out of memory");
+    lk_status status = wanted && maps ? LK_OK : lk_fail(LK_ENOMEM, "out of memory");
     if (status == LK_OK)
-        status = lk_label_counts(call->ctx, &call->inputs[1], call->desc->inputs[1].name, &rule,
-                                 counts);
+        status = lk_check_labels(call->ctx, &call->inputs[1], call->desc->inputs[1].name, &rule);
     if (status == LK_OK) {
         for (int64_t c = 0; c < classes; c++) wanted[c] = c > 0 || include_background;
         lk_class_maps_job job = {.objects = {.labels = &call->inputs[1]},
@@ -63,7 +61,6 @@ static lk_status boundary_compute(const lk_call *call)
     }
     if (status == LK_OK)
         status = lk_map_product_loss(call, maps, classes - !include_background, P_ACTIVATION);
-    free(counts);
     free(wanted);
     free(maps);
     return status;
@@ -75,8 +72,7 @@ static const lk_param_info boundary_params[P_COUNT] = {
     [P_INCLUDE_BACKGROUND] = {"include_background", LK_PARAM_BOOL, "false", 0, 0, 0, NULL,
                               "whether class 0 contributes (the reference's idc: [1] for a "
                               "binary problem, every class for ACDC)"},
-    [P_SPACING] = {"spacing", LK_PARAM_FLOAT_LIST, "[]", 0, INFINITY, LK_RANGE_MIN_OPEN, NULL,
-                   "voxel spacing of the distance maps: one value per spatial axis, one for all, or [] (1)"},
+    [P_SPACING] = LK_PARAM_SPACING("the distance maps"),
     [P_REDUCTION] = LK_PARAM_REDUCTION("mean", "divided by N x kept classes x pixels"),
     [P_ACTIVATION] = LK_PARAM_SOFTMAX_ACTIVATION,
 };

@@ -73,18 +73,12 @@ static lk_status boundary_aware_compute(const lk_call *call)
 {
     int64_t pixels = call->batch * call->spatial;
     int32_t *bins = malloc((size_t)pixels * sizeof *bins);
-    double *weight = malloc((size_t)call->classes * sizeof *weight); /* CE's weights: all 1 */
-    if (!bins || !weight) {
-        free(bins);
-        free(weight);
-        return lk_fail(LK_ENOMEM, "out of memory");
-    }
-    for (int64_t c = 0; c < call->classes; c++) weight[c] = 1;
+    if (!bins) return lk_fail(LK_ENOMEM, "out of memory");
     lk_status status = distance_bins(call, bins);
     lk_tensor bin_labels = {bins, LK_I32, call->inputs[0].ndim - 1, {0}};
     bin_labels.shape[0] = call->batch;
     for (int axis = 1; axis < bin_labels.ndim; axis++) bin_labels.shape[axis] = call->inputs[0].shape[axis + 1];
-    lk_ce_config config = {0, weight, 1, (double)call->classes};
+    lk_ce_config config = {0, NULL, 1, (double)call->classes}; /* uniform weights: none read */
     lk_softmax_job job = {.rule_f32 = lk_ce_label_rule_f32, .rule_f64 = lk_ce_label_rule_f64,
                           .config = &config};
     lk_softmax_job_from_call(call, &job, P_ACTIVATION, -1);
@@ -94,7 +88,6 @@ static lk_status boundary_aware_compute(const lk_call *call)
     if (status == LK_OK) status = lk_softmax_run_reduced(call, &job, NULL, &divisor);
     if (status == LK_OK) status = lk_finish_loss(call, job.loss_sum, divisor > 0 ? 1 / divisor : 0);
     free(bins);
-    free(weight);
     return status;
 }
 
@@ -108,9 +101,7 @@ static const lk_input_info boundary_aware_inputs[] = {
 static const lk_param_info boundary_aware_params[P_COUNT] = {
     [P_TRUNCATION] = {"truncation", LK_PARAM_FLOAT, "5", 0, INFINITY, LK_RANGE_MIN_OPEN, NULL,
                       "R: distances at least R deep fall in the last bin"},
-    [P_SPACING] = {"spacing", LK_PARAM_FLOAT_LIST, "[]", 0, INFINITY, LK_RANGE_MIN_OPEN, NULL,
-                   "voxel spacing of the distance transform: one value per spatial axis, one "
-                   "for all, or [] (1)"},
+    [P_SPACING] = LK_PARAM_SPACING("the distance transform"),
     [P_REDUCTION] = LK_PARAM_REDUCTION("mean", "divided by the number of pixels"),
     [P_ACTIVATION] = LK_PARAM_SOFTMAX_ACTIVATION,
 };

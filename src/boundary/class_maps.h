@@ -52,6 +52,12 @@ typedef struct lk_class_maps_job {
  * that on every axis). */
 void lk_call_grid(const lk_call *call, size_t spacing_param, lk_grid *grid);
 
+/* The spacing parameter of the losses built on distance maps; what: the
+ * maps' name in its doc ("the distance maps"). */
+#define LK_PARAM_SPACING(what)                                                             \
+    {"spacing", LK_PARAM_FLOAT_LIST, "[]", 0, INFINITY, LK_RANGE_MIN_OPEN, NULL,           \
+     "voxel spacing of " what ": one value per spatial axis, one for all, or [] (1)"}
+
 /* The check of a spacing parameter: empty, one value, or one per spatial
  * axis of input 0 (which must have at least one). */
 lk_status lk_check_spacing(const lk_call *call, size_t spacing_param);

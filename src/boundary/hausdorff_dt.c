@@ -107,11 +107,7 @@ static lk_status check_values(const lk_call *call, int activation)
     }
     if (lk_dtype_is_label(target->dtype)) {
         lk_label_rule rule = {call->classes, 0, 0};
-        int64_t *counts = malloc((size_t)call->classes * sizeof *counts);
-        if (!counts) return lk_fail(LK_ENOMEM, "out of memory");
-        lk_status status = lk_label_counts(call->ctx, target, call->desc->inputs[1].name, &rule, counts);
-        free(counts);
-        return status;
+        return lk_check_labels(call->ctx, target, call->desc->inputs[1].name, &rule);
     }
     for (int64_t i = 0, count = lk_numel(target); i < count; i++) {
         double g = lk_read_real(target, i);
@@ -253,9 +249,7 @@ static const lk_param_info hd_params[P_COUNT] = {
                       "softmax over the classes applied inside"},
     [P_BATCH] = {"batch", LK_PARAM_BOOL, "false", 0, 0, 0, NULL,
                  "average each class over the images and pixels together (one term per class)"},
-    [P_SPACING] = {"spacing", LK_PARAM_FLOAT_LIST, "[]", 0, INFINITY, LK_RANGE_MIN_OPEN, NULL,
-                   "voxel spacing of the distance fields: one value per spatial axis, one for "
-                   "all, or [] (1)"},
+    [P_SPACING] = LK_PARAM_SPACING("the distance fields"),
     [P_REDUCTION] = {"reduction", LK_PARAM_CHOICE, "mean", 0, 0, 0, "mean|sum",
                      "mean or sum of the per image and class terms"},
 };

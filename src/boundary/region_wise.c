@@ -48,11 +48,8 @@ static lk_status maps_from_labels(const lk_call *call, double *maps)
     };
     int map = lk_param_choice(call->params, P_MAP);
     lk_label_rule rule = {call->classes, 0, 0};
-    int64_t *counts = malloc((size_t)call->classes * sizeof *counts);
-    if (!counts) return lk_fail(LK_ENOMEM, "out of memory");
-    lk_status status = lk_label_counts(call->ctx, &call->inputs[1], call->desc->inputs[1].name,
-                                       &rule, counts);
-    free(counts);
+    lk_status status = lk_check_labels(call->ctx, &call->inputs[1], call->desc->inputs[1].name,
+                                       &rule);
     if (status != LK_OK) return status;
     lk_class_maps_job job = {.objects = {.labels = &call->inputs[1]},
                              .batch = call->batch, .classes = call->classes,
@@ -99,9 +96,7 @@ static const lk_param_info region_wise_params[P_COUNT] = {
     [P_MAP] = {"map", LK_PARAM_CHOICE, "rectified", 0, 0, 0,
                "rectified|boundary_loss|signed|normalized",
                "the map computed from labels (unused with given maps): rectified = RRW"},
-    [P_SPACING] = {"spacing", LK_PARAM_FLOAT_LIST, "[]", 0, INFINITY, LK_RANGE_MIN_OPEN, NULL,
-                   "voxel spacing of the distance maps: one value per spatial axis, one for "
-                   "all, or [] (1)"},
+    [P_SPACING] = LK_PARAM_SPACING("the distance maps"),
     [P_REDUCTION] = LK_PARAM_REDUCTION("mean", "divided by N x C x pixels"),
     [P_ACTIVATION] = LK_PARAM_SOFTMAX_ACTIVATION,
 };

@@ -124,3 +124,13 @@ lk_status lk_label_counts(lk_context *ctx, const lk_tensor *labels, const char *
     free(job.errors);
     return status;
 }
+
+lk_status lk_check_labels(lk_context *ctx, const lk_tensor *labels, const char *name,
+                          const lk_label_rule *rule)
+{
+    int64_t *counts = malloc((size_t)rule->classes * sizeof *counts + 1);
+    if (!counts) return lk_fail(LK_ENOMEM, "out of memory checking '%s'", name);
+    lk_status status = lk_label_counts(ctx, labels, name, rule, counts);
+    free(counts);
+    return status;
+}

@@ -28,6 +28,11 @@ int lk_load_labels(const lk_tensor *labels, int64_t first, int len, const lk_lab
 lk_status lk_label_counts(lk_context *ctx, const lk_tensor *labels, const char *name,
                           const lk_label_rule *rule, int64_t *counts);
 
+/* Validates every label (the LK_EVALUE of lk_label_counts) without keeping
+ * the counts: for losses that read the labels later, pixel by pixel. */
+lk_status lk_check_labels(lk_context *ctx, const lk_tensor *labels, const char *name,
+                          const lk_label_rule *rule);
+
 /* The LK_EVALUE message for an invalid label at flat index `index`. */
 lk_status lk_label_error(const lk_tensor *labels, const char *name, const lk_label_rule *rule,
                          int64_t index);

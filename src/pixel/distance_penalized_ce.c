@@ -120,9 +120,7 @@ static lk_status dpce_compute(const lk_call *call)
 static const lk_input_info dpce_inputs[] = {LK_INPUT_SCORES, LK_INPUT_LABELS};
 
 static const lk_param_info dpce_params[P_COUNT] = {
-    [P_SPACING] = {"spacing", LK_PARAM_FLOAT_LIST, "[]", 0, INFINITY, LK_RANGE_MIN_OPEN, NULL,
-                   "voxel spacing of the distance maps: one value per spatial axis, one for "
-                   "all, or [] (1)"},
+    [P_SPACING] = LK_PARAM_SPACING("the distance maps"),
     [P_IGNORE_INDEX] = LK_PARAM_IGNORE_INDEX,
     [P_REDUCTION] = LK_PARAM_REDUCTION("mean", "sum divided by the number of pixels not ignored"),
     [P_ACTIVATION] = LK_PARAM_SOFTMAX_ACTIVATION,
