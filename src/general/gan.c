@@ -202,6 +202,7 @@ static const char *const cycle_examples[] = {
     "",
     "lambda_cycle=5,reduction=sum",
     "lambda_cycle=1,reduction=none",
+    "lambda_cycle=0.5",
     NULL,
 };
 

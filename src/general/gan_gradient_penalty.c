@@ -149,6 +149,7 @@ static const char *const wgan_gp_examples[] = {
     "",
     "reduction=sum",
     "lambda_gp=1",
+    "lambda_gp=0.5,reduction=sum",
     NULL,
 };
 
