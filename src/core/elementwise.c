@@ -55,6 +55,13 @@ static inline void LK_T(expand_table)(const double *table, int64_t first, int le
                                       int64_t classes, int64_t spatial, lk_real *restrict out)
 {
     int64_t position = first % spatial, c = (first / spatial) % classes;
+    if (spatial == 1 && table) { /* (N, C): the class changes at every element */
+        for (int j = 0; j < len; j++) {
+            out[j] = (lk_real)table[c];
+            c = c + 1 == classes ? 0 : c + 1;
+        }
+        return;
+    }
     for (int j = 0; j < len;) {
         int64_t left_in_row = spatial - position;
         int count = (int)(len - j < left_in_row ? len - j : left_in_row);

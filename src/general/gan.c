@@ -45,8 +45,6 @@
  * (general/smooth_l1.h).
  */
 #ifndef LK_REAL
-#include <stdlib.h>
-
 #include "core/hot.h"
 #include "general/real_elementwise.h"
 #include "general/smooth_l1.h"
@@ -131,13 +129,8 @@ static lk_status hinge_compute(const lk_call *call)
 
 static lk_status cycle_compute(const lk_call *call)
 {
-    lk_smooth_l1_config config = {lk_param_float(call->params, CYCLE_LAMBDA)};
-    double *zero_beta = calloc((size_t)call->classes, sizeof *zero_beta);
-    if (!zero_beta) return lk_fail(LK_ENOMEM, "out of memory for the cycle loss");
-    lk_status status = lk_real_elementwise_loss(call, lk_smooth_l1_rule_f32, lk_smooth_l1_rule_f64,
-                                                &config, zero_beta);
-    free(zero_beta);
-    return status;
+    lk_smooth_l1_config config = {lk_param_float(call->params, CYCLE_LAMBDA), 0}; /* beta 0: L1 */
+    return lk_real_elementwise_loss(call, lk_smooth_l1_rule_f32, lk_smooth_l1_rule_f64, &config, NULL);
 }
 
 #define GAN_MODE_PARAM(real_text, fake_text, generator_text)                               \

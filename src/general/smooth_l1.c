@@ -40,6 +40,7 @@
 #include "core/hot.h"
 #include "general/real_elementwise.h"
 #include "general/smooth_l1.h"
+#include "pixel/pixel.h"
 
 enum { P_BETA, P_REDUCTION, P_LOSS_WEIGHT, P_COUNT };
 
@@ -47,19 +48,30 @@ enum { P_BETA, P_REDUCTION, P_LOSS_WEIGHT, P_COUNT };
 #include "core/typed.h"
 #else /* typed section ------------------------------------------------------ */
 
+static inline void LK_T(smooth_l1_element)(lk_real d, lk_real beta, lk_real scale, lk_real *loss,
+                                           lk_real *grad)
+{
+    const lk_real half = (lk_real)0.5;
+    lk_real magnitude = d < 0 ? -d : d, sign = (lk_real)((d > 0) - (d < 0));
+    lk_real positive_beta = beta > 0 ? beta : 1; /* beta = 0 never takes the quadratic side */
+    int quadratic = magnitude < beta;
+    *loss = scale * (quadratic ? half * d * d / positive_beta : magnitude - half * beta);
+    *grad = scale * (quadratic ? d / positive_beta : sign);
+}
+
 LK_HOT void LK_T(lk_smooth_l1_rule)(const lk_elementwise_block *block, const void *config)
 {
+    const lk_smooth_l1_config *c = config;
     const lk_real *restrict x = block->input, *restrict t = block->target;
-    const lk_real *restrict beta = block->class_value[0];
+    const lk_real *restrict beta_table = block->class_value[0];
     lk_real *restrict loss = block->loss, *restrict grad = block->grad;
-    const lk_real scale = (lk_real)((const lk_smooth_l1_config *)config)->scale, half = (lk_real)0.5;
-    for (int j = 0; j < block->len; j++) {
-        lk_real d = x[j] - t[j], magnitude = d < 0 ? -d : d, b = beta[j];
-        lk_real sign = (lk_real)((d > 0) - (d < 0));
-        lk_real positive_beta = b > 0 ? b : 1; /* beta = 0 never takes the quadratic side */
-        int quadratic = magnitude < b;
-        loss[j] = scale * (quadratic ? half * d * d / positive_beta : magnitude - half * b);
-        grad[j] = scale * (quadratic ? d / positive_beta : sign);
+    const lk_real scale = (lk_real)c->scale, beta = (lk_real)c->beta;
+    if (beta_table) {
+        for (int j = 0; j < block->len; j++)
+            LK_T(smooth_l1_element)(x[j] - t[j], beta_table[j], scale, &loss[j], &grad[j]);
+    } else {
+        for (int j = 0; j < block->len; j++)
+            LK_T(smooth_l1_element)(x[j] - t[j], beta, scale, &loss[j], &grad[j]);
     }
 }
 
@@ -67,33 +79,11 @@ LK_HOT void LK_T(lk_smooth_l1_rule)(const lk_elementwise_block *block, const voi
 
 #ifndef LK_REAL
 
-/* One beta per class of input 0 from one value or one per class. */
-static double *beta_per_class(const lk_call *call, const double *values, size_t count)
-{
-    double *table = malloc((size_t)call->classes * sizeof *table);
-    if (!table) {
-        lk_fail(LK_ENOMEM, "out of memory for %lld betas", (long long)call->classes);
-        return NULL;
-    }
-    for (int64_t c = 0; c < call->classes; c++) table[c] = values[count == 1 ? 0 : c];
-    return table;
-}
-
-static lk_status smooth_l1_run(const lk_call *call, const double *beta, size_t count)
-{
-    lk_smooth_l1_config config = {lk_param_float(call->params, P_LOSS_WEIGHT)};
-    double *table = beta_per_class(call, beta, count);
-    if (!table) return LK_ENOMEM;
-    lk_status status = lk_real_elementwise_loss(call, lk_smooth_l1_rule_f32, lk_smooth_l1_rule_f64,
-                                                &config, table);
-    free(table);
-    return status;
-}
-
 static lk_status dynamic_compute(const lk_call *call)
 {
-    double beta = lk_param_float(call->params, P_BETA);
-    return smooth_l1_run(call, &beta, 1);
+    lk_smooth_l1_config config = {lk_param_float(call->params, P_LOSS_WEIGHT),
+                                  lk_param_float(call->params, P_BETA)};
+    return lk_real_elementwise_loss(call, lk_smooth_l1_rule_f32, lk_smooth_l1_rule_f64, &config, NULL);
 }
 
 static lk_status self_adjusting_check(const lk_call *call)
@@ -108,9 +98,13 @@ static lk_status self_adjusting_check(const lk_call *call)
 
 static lk_status self_adjusting_compute(const lk_call *call)
 {
-    size_t count;
-    const double *beta = lk_param_list(call->params, P_BETA, &count);
-    return smooth_l1_run(call, beta, count);
+    lk_smooth_l1_config config = {lk_param_float(call->params, P_LOSS_WEIGHT), 0};
+    double *beta = lk_class_factors(call, P_BETA); /* one value, or one per column */
+    if (!beta) return LK_ENOMEM;
+    lk_status status = lk_real_elementwise_loss(call, lk_smooth_l1_rule_f32, lk_smooth_l1_rule_f64,
+                                                &config, beta);
+    free(beta);
+    return status;
 }
 
 static const lk_input_info regression_inputs[] = {
