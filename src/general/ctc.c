@@ -529,6 +529,17 @@ static lk_status locate_targets(ctc_job *job)
     return LK_OK;
 }
 
+/* The work memory of one item (alpha for every step and state) must be
+ * addressable: T x S' is refused before any size_t product could wrap. */
+static lk_status check_work_size(const ctc_job *job)
+{
+    double bytes = 4.0 * 8.0 * (double)job->steps * (double)(job->max_states + PADS);
+    if (bytes < 0x1p46) return LK_OK;
+    return lk_fail(LK_ENOMEM, "loss 'ctc': T = %lld steps and targets of %lld labels need %.3g GiB of "
+                   "work memory per sequence", (long long)job->steps, (long long)(job->max_states - 1) / 2,
+                   bytes / 0x1p30);
+}
+
 /* ------------------------------------------------------------ compute */
 
 static void set_gradient_scales(ctc_job *job)
@@ -579,6 +590,7 @@ static lk_status ctc_compute(const lk_call *call)
     if (status == LK_OK) status = check_log_probs(call);
     if (status == LK_OK) status = locate_targets(&job);
     if (status == LK_OK) status = check_labels_read(&job);
+    if (status == LK_OK) status = check_work_size(&job);
     if (status == LK_OK) {
         set_gradient_scales(&job);
         status = lk_run_items(call->ctx, job.batch, job.steps * job.max_states, item_memory_size(&job),
