@@ -315,7 +315,7 @@ static void run_table(const bench_options *options, const lk_cli_selection *sele
         if (seconds >= 0) {
             double rate = (double)(inputs.bytes_read + inputs.bytes_written) / seconds;
             lk_cli_progress_end(&progress);
-            printf("%-*s  %-18s %10.3f %9.2f %7.3f\n", width, loss->label, shape, 1e3 * seconds,
+            printf("%-*s  %-18s %10.4g %9.3g %7.3g\n", width, loss->label, shape, 1e3 * seconds,
                    rate / 1e9, rate / copy_rate);
             lk_cli_inputs_free(&inputs);
         } else {
