@@ -303,5 +303,14 @@ def test_bench_table():
         assert shape == "2x3x40x40"
         assert float(rate) == pytest.approx(nbytes / (float(ms) * 1e-3) / 1e9, rel=0.02, abs=0.01)
         assert float(fraction) == pytest.approx(float(rate) / copy_rate, rel=0.02, abs=0.002)
-    # boundary_aware reads a 0/1 object mask; the bench's labels have 3 classes.
-    assert rows["boundary_aware"][1] == "skipped:" and "object mask" in result.stdout
+    # boundary_aware's target is an object mask (domain binary): label != 0,
+    # over C = 3 distance bins.
+    assert rows["boundary_aware"][1] == "2x3x40x40"
+
+
+def test_bench_skips_what_does_not_fit():
+    result = run("bench", "--loss", "rmi", "--loss", "dice", "--shape", "1x2x8x8x8",
+                 "--min-time", "0.001")
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[3:]}
+    assert "skipped:" in rows["rmi"] and "2-D images" in rows["rmi"]
+    assert rows["dice"].split()[1] == "1x2x8x8x8"

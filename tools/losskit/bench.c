@@ -51,7 +51,8 @@ static void print_help(FILE *out)
 "explorer does (log-probabilities for softmax, log(p / (1 - p)) for sigmoid,\n"
 "probabilities for activation=none); labels made of %dx%d regions cycling\n"
 "through the classes (class (n + sum_d (d + 1) floor(x_d / %d)) mod C), or\n"
-"their one-hot where a slot takes no labels; scalar inputs 1. A loss whose\n"
+"their one-hot where a slot takes no labels, or label != 0 where it takes an\n"
+"object mask; scalar inputs 1. A loss whose\n"
 "inputs do not fit the shape (a 2-D-only loss on 3-D data, say) is listed as\n"
 "skipped with the library's reason.\n"
 "\n"
@@ -285,7 +286,7 @@ static int print_copy(const bench_options *options, int n_threads, double *copy_
         return 0;
     }
     *copy_rate = 2.0 * (double)bytes / seconds;
-    printf("copy bandwidth: memcpy of %.2f MiB on %d thread%s: %.3f ms, %.2f GB/s "
+    printf("copy bandwidth: memcpy of %.3g MiB on %d thread%s: %.3f ms, %.2f GB/s "
            "(read + written)\n\n",
            (double)bytes / 1048576.0, n_threads, n_threads == 1 ? "" : "s", 1e3 * seconds,
            *copy_rate / 1e9);

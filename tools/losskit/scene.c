@@ -123,10 +123,15 @@ static void fill_one_hot(const lk_cli_scene *scene, const lk_tensor *tensor)
         }
 }
 
-static void fill_labels(const lk_cli_scene *scene, const lk_tensor *tensor)
+/* A binary-domain slot (an object mask) gets label != 0: every class but the
+ * background is the object. */
+static void fill_labels(const lk_cli_scene *scene, const lk_input_info *slot,
+                        const lk_tensor *tensor)
 {
     size_t count = lk_cli_tensor_numel(tensor);
-    for (size_t i = 0; i < count; i++) write_value(tensor, i, (double)scene->labels[i]);
+    int mask = slot->domain == LK_DOMAIN_BINARY;
+    for (size_t i = 0; i < count; i++)
+        write_value(tensor, i, mask ? (double)(scene->labels[i] != 0) : (double)scene->labels[i]);
 }
 
 static lk_dtype label_dtype(unsigned dtypes)
@@ -209,7 +214,7 @@ static int build_other(const lk_cli_scene *scene, const lk_input_info *slot,
     if (slot->shape == LK_SHAPE_SCALAR)
         write_value(tensor, 0, scene->scalar);
     else if (tensor->ndim == scene->ndim - 1)
-        fill_labels(scene, tensor);
+        fill_labels(scene, slot, tensor);
     else
         fill_one_hot(scene, tensor);
     return 1;

@@ -12,9 +12,10 @@
  *    In a binary scene (C = 2: background, foreground) sigmoid and
  *    any-shaped predictions hold the foreground channel only (one channel).
  *  - class targets: the label map (int64, or the narrowest integer dtype the
- *    slot takes), or, for a slot that takes no integers, the one-hot target
- *    shaped like the prediction; like-first targets: the one-hot target
- *    shaped like the prediction (float when the slot takes floats);
+ *    slot takes; label != 0 for a slot whose domain is binary, an object
+ *    mask), or, for a slot that takes no integers, the one-hot target shaped
+ *    like the prediction; like-first targets: the one-hot target shaped like
+ *    the prediction (float when the slot takes floats);
  *  - scalar inputs: scene->scalar.
  * A slot the scene cannot fill makes the loss skipped, with the reason.
  */
