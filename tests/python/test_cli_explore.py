@@ -22,7 +22,7 @@ import losskit
 SVG = "{http://www.w3.org/2000/svg}"
 SMALL_CASE = ["--size", "32", "--large", "6", "--small", "2", "--steps", "8"]
 LOSSES = ["cross_entropy", "dice", "focal:gamma=1", "binary_cross_entropy", "hausdorff_dt",
-          "robust_t", "lovasz_hinge", "tversky:activation=sigmoid"]
+          "robust_t", "lovasz_hinge", "tversky:activation=sigmoid", "boundary_aware"]
 
 
 def run(*args, check=True, **kwargs):
@@ -133,7 +133,9 @@ def test_normalised_columns(explored):
             values = np.array([float(row["value"]) for row in path])
             norms = np.array([float(row["grad_norm"]) for row in path])
             normalized = np.array([float(row["normalized"]) for row in path])
-            assert normalized == pytest.approx((values - values.min()) / (values.max() - values.min()))
+            span = values.max() - values.min()
+            flat = span <= 1e-6 * np.abs(values).max()                     # drawn as 0
+            assert normalized == pytest.approx(0 * values if flat else (values - values.min()) / span)
             assert [float(row["grad_normalized"]) for row in path] == pytest.approx(norms / norms.max())
 
 
@@ -160,6 +162,12 @@ def test_verdicts_follow_the_rule(explored):
     # Predictable by hand: mean cross-entropy over the image is a constant plus
     # (log 0.9 - log 0.1) * (FN + FP) / pixels, which grows with every shift.
     assert {v["verdict"] for v in verdicts if v["loss"] == "cross_entropy"} == {"yes"}
+    # boundary_aware with 2 channels has 2 distance bins, round(min(d, 5) / 5):
+    # in a disk of radius 2 no pixel is 2.5 from the background, so every
+    # pixel is in bin 0 and the loss, the mean of -log p_0, only counts the
+    # predicted pixels, the same at every shift.
+    by_object = {v["object"]: v["verdict"] for v in verdicts if v["loss"] == "boundary_aware"}
+    assert by_object == {"large": "yes", "small": "flat"}
 
 
 def test_table_lists_every_loss(explored):

@@ -128,7 +128,8 @@ static void print_help(FILE *out)
 "  loss_large.svg, loss_small.svg\n"
 "                         one curve per loss, normalised to [0, 1] (min to max\n"
 "                         along the path) so that losses of different scales\n"
-"                         compare; the raw values are in explore.csv\n"
+"                         compare (a flat curve at 0); the raw values are in\n"
+"                         explore.csv\n"
 "  gradient_large.svg, gradient_small.svg\n"
 "                         the gradient norm over its largest value on the path\n"
 "The verdict table is printed on stdout; a progress bar is drawn on stderr\n"
@@ -372,18 +373,21 @@ static int evaluate(const lk_cli_loss *loss, const lk_cli_scene *scene, lk_conte
     return ok;
 }
 
-/* (v - min) / (max - min) along the path; 0 everywhere for a flat curve.
- * With zero_based, v / max instead (gradient norms). */
+/* (v - min) / (max - min) along the path; 0 everywhere for a curve flat
+ * within the verdict's tolerance (so that its rounding noise is not drawn
+ * as a full-height curve). With zero_based, v / max instead (gradient
+ * norms). */
 static void normalize(const double *values, size_t count, int zero_based, double *out)
 {
-    double low = values[0], high = values[0];
-    for (size_t k = 1; k < count; k++) {
+    double low = values[0], high = values[0], largest = 0.0;
+    for (size_t k = 0; k < count; k++) {
         if (values[k] < low) low = values[k];
         if (values[k] > high) high = values[k];
+        if (fabs(values[k]) > largest) largest = fabs(values[k]);
     }
     if (zero_based) low = 0.0;
-    for (size_t k = 0; k < count; k++)
-        out[k] = high > low ? (values[k] - low) / (high - low) : 0.0;
+    int flat = high - low <= (zero_based ? 0.0 : TOLERANCE * largest);
+    for (size_t k = 0; k < count; k++) out[k] = flat ? 0.0 : (values[k] - low) / (high - low);
 }
 
 static int allocate_curves(loss_curves *curves, const object_path *paths)
