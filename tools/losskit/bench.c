@@ -280,7 +280,10 @@ static int print_copy(const bench_options *options, int n_threads, double *copy_
 {
     size_t bytes = lk_dtype_size(options->dtype);
     for (int d = 0; d < options->ndim; d++) bytes *= (size_t)options->shape[d];
-    double seconds = time_copy(bytes, n_threads, 50);
+    /* 50 copies, fewer (at least 3) of buffers over 64 MiB */
+    size_t cap = ((size_t)50 << 26) / (bytes ? bytes : 1);
+    int repetitions = cap >= 50 ? 50 : cap < 3 ? 3 : (int)cap;
+    double seconds = time_copy(bytes, n_threads, repetitions);
     if (seconds <= 0) {
         fprintf(stderr, "losskit " COMMAND ": cannot time the copy (threads or memory)\n");
         return 0;

@@ -662,14 +662,21 @@ static int prepare(explorer *ex)
         }
     }
     for (int o = 0; o < N_OBJECTS; o++)
-        if (!make_path(&ex->geo[o], ex->options.steps, object_names[o], &ex->paths[o]))
+        if (!make_path(&ex->geo[o], ex->options.steps, object_names[o], &ex->paths[o])) {
+            fprintf(stderr, "losskit " COMMAND ": out of memory\n");
             return LK_EXIT_FAILURE;
+        }
     ex->curves = calloc(ex->selection.count, sizeof *ex->curves);
     ex->buffers.probs = calloc((size_t)(2 * ex->geo[0].voxels), sizeof(double));
     ex->buffers.labels = calloc((size_t)ex->geo[0].voxels, sizeof(int64_t));
-    if (!ex->curves || !ex->buffers.probs || !ex->buffers.labels) return LK_EXIT_FAILURE;
-    for (size_t l = 0; l < ex->selection.count; l++)
-        if (!allocate_curves(&ex->curves[l], ex->paths)) return LK_EXIT_FAILURE;
+    int allocated = ex->curves && ex->buffers.probs && ex->buffers.labels;
+    for (size_t l = 0; allocated && l < ex->selection.count; l++)
+        allocated = allocate_curves(&ex->curves[l], ex->paths);
+    if (!allocated) {
+        fprintf(stderr, "losskit " COMMAND ": out of memory (a %lld^%d image)\n",
+                (long long)ex->options.size, ex->geo[0].n_spatial);
+        return LK_EXIT_FAILURE;
+    }
     if (lk_context_create((int)ex->options.threads, &ex->ctx) != LK_OK) {
         fprintf(stderr, "losskit " COMMAND ": %s\n", lk_last_error());
         return LK_EXIT_FAILURE;

@@ -206,6 +206,10 @@ static int build_other(const lk_cli_scene *scene, const lk_input_info *slot,
     case LK_SHAPE_ANY:
         snprintf(why, why_size, "its input '%s' is a second prediction", slot->name);
         return 0;
+    default: /* a shape rule added after this tool */
+        snprintf(why, why_size, "its input '%s' has a shape rule (%d) this tool cannot fill",
+                 slot->name, (int)slot->shape);
+        return 0;
     }
     if (!allocate(tensor)) {
         snprintf(why, why_size, "out of memory");
