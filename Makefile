@@ -52,14 +52,17 @@ test-python: package
 
 test: test-c test-sanitize test-python
 
-# The main job (grows with the command-line tool's issue): the catalogue and a
-# worked example in C and in Python.
+# The main job (grows with the command-line tool's issue): the catalogue, a
+# worked example in C and in Python, and the loss-landscape explorer on its
+# default (out/explore/*.svg, *.csv and the verdict table; docs/explore.md).
 run: package
 	$(LOSSKIT) list
 	@echo
 	$(BUILD)/examples/quickstart
 	@echo
 	$(VENV_PY) examples/quickstart.py
+	@echo
+	$(LOSSKIT) explore --out out/explore
 
 bench: package
 	@scripts/ensure-deps.sh bench
@@ -73,6 +76,7 @@ bench: package
 	$(VENV_PY) bench/bench_boundary_erosion.py
 	$(VENV_PY) bench/bench_metrics.py
 	$(VENV_PY) bench/bench_gan_detection.py
+	$(LOSSKIT) bench
 
 docs: build
 	$(LOSSKIT) list --markdown > docs/losses.md

@@ -15,6 +15,14 @@ labels = torch.stack([(rows // 8 + cols // 11 + shift) % 4 for shift in (0, 1)])
 masks = F.one_hot(labels, 4).permute(0, 3, 1, 2).float()
 
 
+sequence_targets = torch.tensor([[1, 2, 3, 1], [3, 3, 2, 0]])
+sequence_lengths = {"input_lengths": torch.tensor([32, 30]), "target_lengths": torch.tensor([4, 3])}
+
+
+def sequence_log_probs():
+    return torch.log_softmax(logits.mean(2), 1).permute(2, 0, 1)  # (T=32, N=2, C=4)
+
+
 def inputs_for(entry):
     """The batch as this loss takes it, read off its catalogue entry: the logits
     (their softmax where the loss takes probabilities by default, as kornia's
@@ -28,6 +36,10 @@ def inputs_for(entry):
         "class_target": lambda: (labels > 0).long() if spec["domain"] == "binary" else labels,
         "like_first": lambda: masks,
         "scalar": lambda: torch.ones((), requires_grad=True),
+        # CTC: each image's column means as a sequence of 32 steps over the 4 classes
+        "sequence_scores": lambda: sequence_log_probs(),
+        "label_sequences": lambda: sequence_targets,
+        "per_item": lambda: sequence_lengths[spec["domain"]],
     }
     made = []
     for spec in entry["inputs"]:
@@ -42,6 +54,7 @@ print(f"{'loss':<28} {'value':>12} {'|grad|':>10}   reference")
 references = {
     "cross_entropy": lambda: F.cross_entropy(logits, labels),
     "binary_cross_entropy": lambda: F.binary_cross_entropy_with_logits(logits, masks),
+    "ctc": lambda: F.ctc_loss(sequence_log_probs(), sequence_targets, *sequence_lengths.values()),
 }
 for entry in losskit.losses():
     module = lkt.loss(entry["name"])

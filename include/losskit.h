@@ -165,7 +165,12 @@ typedef enum lk_shape_rule {
                                   or float per-class targets shaped like input 0 */
     LK_SHAPE_LIKE_FIRST = 2,   /* exactly the shape of input 0 */
     LK_SHAPE_ANY = 3,          /* any shape of 1 to 5 dims; axis 1, if any, is the class */
-    LK_SHAPE_SCALAR = 4        /* one value: shape () or (1,) */
+    LK_SHAPE_SCALAR = 4,       /* one value: shape () or (1,) */
+    LK_SHAPE_SEQUENCE_SCORES = 5, /* (T, N, C): time, batch, classes (CTC's log-probs); as
+                                     input 0 the batch is N = axis 1 */
+    LK_SHAPE_PER_ITEM = 6,        /* (N,): one value per batch item of input 0 */
+    LK_SHAPE_LABEL_SEQUENCES = 7  /* integer label sequences, one per batch item: padded
+                                     (N, S) or concatenated (S_total,) */
 } lk_shape_rule;
 
 /* What values an input holds (for documentation and test generation). */
@@ -174,8 +179,12 @@ typedef enum lk_value_domain {
     LK_DOMAIN_CLASS_TARGET = 1, /* class indices, or per-class probabilities */
     LK_DOMAIN_UNIT_INTERVAL = 2, /* binary or soft targets in [0, 1] */
     LK_DOMAIN_BINARY = 3,        /* a 0/1 mask */
-    LK_DOMAIN_REAL = 4           /* any finite value (a precomputed map); labels are
+    LK_DOMAIN_REAL = 4,          /* any finite value (a precomputed map); labels are
                                     class indices */
+    LK_DOMAIN_LOG_PROBS = 5,     /* log-probabilities over the class axis (log_softmax) */
+    LK_DOMAIN_LABEL_SEQUENCES = 6, /* class indices in [0, C), never the blank class */
+    LK_DOMAIN_INPUT_LENGTHS = 7,   /* sequence lengths in [0, T] */
+    LK_DOMAIN_TARGET_LENGTHS = 8   /* label-sequence lengths in [0, S] (S_total in all) */
 } lk_value_domain;
 
 /* One bit per accepted dtype. */

@@ -60,6 +60,36 @@ static lk_status check_class_target(const char *name, const lk_tensor *target,
     return shape_error(name, target, expected);
 }
 
+/* The batch axis of input 0: axis 1 of a (T, N, C) sequence, else axis 0. */
+static int batch_axis(const lk_loss_desc *desc)
+{
+    return desc->inputs[0].shape == LK_SHAPE_SEQUENCE_SCORES ? 1 : 0;
+}
+
+/* A per-item vector (N,) against input 0. */
+static lk_status check_per_item(const lk_loss_desc *desc, const char *name, const lk_tensor *t,
+                                const lk_tensor *first)
+{
+    int64_t items = first->shape[batch_axis(desc)];
+    if (t->ndim == 1 && t->shape[0] == items) return LK_OK;
+    char expected[64];
+    snprintf(expected, sizeof expected, "(%lld,), one value per batch item of input '%s'",
+             (long long)items, desc->inputs[0].name);
+    return shape_error(name, t, expected);
+}
+
+/* Label sequences: padded (N, S) or concatenated (S_total,). */
+static lk_status check_label_sequences(const lk_loss_desc *desc, const char *name,
+                                       const lk_tensor *t, const lk_tensor *first)
+{
+    int64_t items = first->shape[batch_axis(desc)];
+    if (t->ndim == 1 || (t->ndim == 2 && t->shape[0] == items)) return LK_OK;
+    char expected[96];
+    snprintf(expected, sizeof expected, "(%lld, S) padded or (S_total,) concatenated label sequences",
+             (long long)items);
+    return shape_error(name, t, expected);
+}
+
 static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
 {
     const lk_input_info *info = &desc->inputs[i];
@@ -87,6 +117,11 @@ static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, 
     case LK_SHAPE_SCALAR:
         if (t->ndim == 0 || (t->ndim == 1 && t->shape[0] == 1)) return LK_OK;
         return shape_error(info->name, t, "a scalar, shape () or (1,)");
+    case LK_SHAPE_SEQUENCE_SCORES:
+        if (t->ndim != 3) return shape_error(info->name, t, "(T, N, C): time, batch, classes");
+        return LK_OK;
+    case LK_SHAPE_PER_ITEM: return check_per_item(desc, info->name, t, &inputs[0]);
+    case LK_SHAPE_LABEL_SEQUENCES: return check_label_sequences(desc, info->name, t, &inputs[0]);
     case LK_SHAPE_LIKE_FIRST:
         if (!lk_same_shape(t, &inputs[0])) {
             char want[LK_SHAPE_TEXT], expected[LK_SHAPE_TEXT + 32];
@@ -111,6 +146,11 @@ static void output_shape(const lk_call *call, lk_tensor *out)
         return;
     }
     if (call->desc->output == LK_OUTPUT_SCALAR || call->reduction != LK_REDUCTION_NONE) return;
+    if (call->desc->output == LK_OUTPUT_PER_ITEM) {
+        out->ndim = 1;
+        out->shape[0] = call->batch;
+        return;
+    }
     if (call->desc->output == LK_OUTPUT_PER_ELEMENT) {
         out->ndim = first->ndim;
         memcpy(out->shape, first->shape, sizeof out->shape);
@@ -137,16 +177,18 @@ lk_status lk_prepare_call(const lk_loss_desc *desc, const lk_params *params,
         lk_status status = check_input(desc, inputs, i);
         if (status != LK_OK) return status;
     }
-    if (inputs[0].ndim >= 2 && inputs[0].shape[1] > INT32_MAX)
+    int sequence = desc->inputs[0].shape == LK_SHAPE_SEQUENCE_SCORES;
+    int class_axis = sequence ? 2 : 1;
+    if (inputs[0].ndim > class_axis && inputs[0].shape[class_axis] > INT32_MAX)
         return lk_fail(LK_ESHAPE, "input '%s' has %lld classes; at most %d are supported",
-                       desc->inputs[0].name, (long long)inputs[0].shape[1], INT32_MAX);
+                       desc->inputs[0].name, (long long)inputs[0].shape[class_axis], INT32_MAX);
     memset(call, 0, sizeof *call);
     call->desc = desc;
     call->params = params;
     call->inputs = inputs;
-    call->batch = inputs[0].shape[0];
-    call->classes = inputs[0].ndim >= 2 ? inputs[0].shape[1] : 1;
-    call->spatial = lk_numel_from(&inputs[0], 2);
+    call->batch = inputs[0].shape[batch_axis(desc)];
+    call->classes = inputs[0].ndim > class_axis ? inputs[0].shape[class_axis] : 1;
+    call->spatial = sequence ? inputs[0].shape[0] : lk_numel_from(&inputs[0], 2);
     int reduction = lk_param_index(desc, "reduction");
     call->reduction = reduction >= 0 ? lk_param_choice(params, (size_t)reduction) : LK_REDUCTION_MEAN;
     return LK_OK;

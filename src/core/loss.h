@@ -26,7 +26,8 @@ typedef enum lk_output_rule {
     LK_OUTPUT_PER_PIXEL = 0,   /* (N, *spatial) of input 0 */
     LK_OUTPUT_PER_ELEMENT = 1, /* the shape of input 0 */
     LK_OUTPUT_SCALAR = 2,      /* always a scalar: the loss has no "none" */
-    LK_OUTPUT_REGION = 3       /* per term of a region loss (core/region.h) */
+    LK_OUTPUT_REGION = 3,      /* per term of a region loss (core/region.h) */
+    LK_OUTPUT_PER_ITEM = 4     /* (N,): one value per batch item (call->batch) */
 } lk_output_rule;
 
 struct lk_region_ops; /* core/region.h: losses built on per-class sums */
@@ -42,9 +43,9 @@ typedef struct lk_call {
     const lk_tensor *loss;
     const lk_tensor *grads; /* one per input, never NULL; data NULL: not wanted */
     lk_context *ctx;
-    int64_t batch;   /* N of input 0 */
+    int64_t batch;   /* N of input 0 (axis 1 of a (T, N, C) sequence, else axis 0) */
     int64_t classes; /* C of input 0 (1 for a 1-D input) */
-    int64_t spatial; /* product of input 0's dims after the class axis */
+    int64_t spatial; /* product of input 0's dims after the class axis; T of a sequence */
     int reduction;   /* LK_REDUCTION_*, or LK_REDUCTION_MEAN if the loss has none */
 } lk_call;
 

@@ -65,6 +65,12 @@ static int param_is(const lk_case *c, const char *name, const char *word)
     return lk_params_get(c->params, name, text, sizeof text) >= 0 && strcmp(text, word) == 0;
 }
 
+int64_t lk_case_classes(const lk_case *c)
+{
+    int axis = lk_loss_input(c->desc, 0)->shape == LK_SHAPE_SEQUENCE_SCORES ? 2 : 1;
+    return c->inputs[0].ndim > axis ? c->inputs[0].shape[axis] : 1;
+}
+
 int lk_case_takes_probabilities(const lk_case *c)
 {
     return param_is(c, "activation", "none");
@@ -79,10 +85,32 @@ static int softmax_family(const lk_loss_desc *desc)
     return 0;
 }
 
+/* log_softmax over the last axis of random (or, extreme, some very large) logits */
+static void fill_log_probs(lk_tensor *t, const lk_case_options *options, lk_rng *rng)
+{
+    int64_t classes = t->shape[t->ndim - 1], rows = lk_tensor_numel(t) / classes;
+    for (int64_t row = 0; row < rows; row++) {
+        double largest = -INFINITY, total = 0;
+        for (int64_t k = 0; k < classes; k++) {
+            double value = lk_rng_uniform(rng) * 6 - 3;
+            if (options->extreme && lk_rng_uniform(rng) < 0.2) value = (lk_rng_uniform(rng) < 0.5 ? -1 : 1) * 80;
+            lk_tensor_set(t, row * classes + k, value);
+            largest = fmax(largest, value);
+        }
+        for (int64_t k = 0; k < classes; k++) total += exp(lk_tensor_get(t, row * classes + k) - largest);
+        for (int64_t k = 0; k < classes; k++)
+            lk_tensor_set(t, row * classes + k, lk_tensor_get(t, row * classes + k) - largest - log(total));
+    }
+}
+
 static void fill_scores(lk_case *c, const lk_case_options *options, lk_rng *rng)
 {
     lk_tensor *t = &c->inputs[0];
     int64_t count = lk_tensor_numel(t);
+    if (lk_loss_input(c->desc, 0)->domain == LK_DOMAIN_LOG_PROBS) {
+        fill_log_probs(t, options, rng);
+        return;
+    }
     if (!lk_case_takes_probabilities(c)) {
         for (int64_t i = 0; i < count; i++) {
             double value = lk_rng_uniform(rng) * 6 - 3;
@@ -154,11 +182,84 @@ static void fill_class_distributions(lk_tensor *t, lk_rng *rng)
     }
 }
 
+/* ------------------------------------------------------------ label sequences (CTC) */
+
+/* The slot of the first input of the loss with this value domain, or -1. */
+static int slot_of_domain(const lk_loss_desc *desc, lk_value_domain domain)
+{
+    for (size_t i = 0; i < lk_loss_input_count(desc); i++)
+        if (lk_loss_input(desc, i)->domain == domain) return (int)i;
+    return -1;
+}
+
+static lk_dtype length_dtype(const lk_input_info *info, lk_dtype preferred)
+{
+    return info->dtypes & LK_DTYPE_BIT(preferred) ? preferred : LK_I64;
+}
+
+/* Inputs of a loss over label sequences (input 0: (T, N, C) log-probs): input
+ * lengths in [1, T], target lengths at most half of them (so that an alignment
+ * always exists), labels in [0, C) other than blank. Targets are concatenated
+ * for int64 and padded (N, S) otherwise, their padding holding values that
+ * are not labels (they must not be read). Returns 0 if the dtypes do not fit. */
+static int make_sequences(lk_case *c, const lk_case_options *options, lk_rng *rng)
+{
+    const lk_loss_desc *desc = c->desc;
+    int targets_slot = slot_of_domain(desc, LK_DOMAIN_LABEL_SEQUENCES);
+    int steps_slot = slot_of_domain(desc, LK_DOMAIN_INPUT_LENGTHS);
+    int lengths_slot = slot_of_domain(desc, LK_DOMAIN_TARGET_LENGTHS);
+    if (targets_slot < 0 || steps_slot < 0 || lengths_slot < 0) return 0;
+    if (!(lk_loss_input(desc, (size_t)targets_slot)->dtypes & LK_DTYPE_BIT(options->target_dtype))) return 0;
+    int64_t steps = c->inputs[0].shape[0], batch = c->inputs[0].shape[1], classes = c->inputs[0].shape[2];
+    long long blank = 0;
+    lk_case_int_param(c, "blank", &blank);
+    if (classes < 2 || blank >= classes) return 0;
+    int64_t padded_length = steps / 2 > 0 ? steps / 2 : 1;
+    lk_tensor *input_lengths = &c->inputs[steps_slot], *target_lengths = &c->inputs[lengths_slot];
+    lk_tensor *targets = &c->inputs[targets_slot];
+    memset(input_lengths, 0, sizeof *input_lengths);
+    input_lengths->dtype = length_dtype(lk_loss_input(desc, (size_t)steps_slot), options->target_dtype);
+    input_lengths->ndim = 1;
+    input_lengths->shape[0] = batch;
+    *target_lengths = *input_lengths;
+    target_lengths->dtype = length_dtype(lk_loss_input(desc, (size_t)lengths_slot), options->target_dtype);
+    allocate(input_lengths);
+    allocate(target_lengths);
+    int64_t total = 0;
+    for (int64_t n = 0; n < batch; n++) {
+        int64_t length = 1 + (int64_t)lk_rng_below(rng, steps);
+        int64_t labels = (int64_t)lk_rng_below(rng, (length / 2 < padded_length ? length / 2 : padded_length) + 1);
+        lk_tensor_set(input_lengths, n, (double)length);
+        lk_tensor_set(target_lengths, n, (double)labels);
+        total += labels;
+    }
+    int concatenated = options->target_dtype == LK_I64 && total > 0;
+    memset(targets, 0, sizeof *targets);
+    targets->dtype = options->target_dtype;
+    targets->ndim = concatenated ? 1 : 2;
+    targets->shape[0] = concatenated ? total : batch;
+    targets->shape[1] = padded_length;
+    allocate(targets);
+    int64_t at = 0;
+    for (int64_t n = 0; n < batch; n++) {
+        int64_t labels = (int64_t)lk_tensor_get(target_lengths, n);
+        int64_t width = concatenated ? labels : padded_length;
+        for (int64_t i = 0; i < width; i++) {
+            long long label = (blank + 1 + (long long)lk_rng_below(rng, classes - 1)) % classes;
+            if (i >= labels) label = options->target_dtype == LK_U8 ? 255 : -1; /* padding */
+            lk_tensor_set(targets, at++, (double)label);
+        }
+    }
+    return 1;
+}
+
 /* Shapes and fills input `slot` (> 0) of the case; 0 if the dtype does not fit. */
 static int make_target(lk_case *c, size_t slot, const lk_case_options *options, lk_rng *rng)
 {
     const lk_input_info *info = lk_loss_input(c->desc, slot);
     lk_tensor *t = &c->inputs[slot];
+    if (info->shape == LK_SHAPE_LABEL_SEQUENCES || info->shape == LK_SHAPE_PER_ITEM)
+        return t->data != NULL || make_sequences(c, options, rng); /* all at once, at the first */
     if (info->shape == LK_SHAPE_SCALAR) { /* a parameter-like input in the prediction's dtype */
         memset(t, 0, sizeof *t);
         t->dtype = options->dtype;

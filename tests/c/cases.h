@@ -51,6 +51,8 @@ int lk_tensor_same_bits(const lk_tensor *a, const lk_tensor *b);
 
 /* The integer value of a parameter of the case's loss, if it has it. */
 int lk_case_int_param(const lk_case *c, const char *name, long long *value);
+/* The class count of the case's input 0: axis 1, or axis 2 of a (T, N, C) sequence. */
+int64_t lk_case_classes(const lk_case *c);
 /* Whether the loss's activation parameter is set to "none". */
 int lk_case_takes_probabilities(const lk_case *c);
 

@@ -29,6 +29,7 @@ static const int64_t sweep_shapes[][6] = {
     {5, 1, 3, 2, 3, 4}, /* 3-D */
     {4, 1, 3, 1, 1},    /* one pixel */
     {4, 1, 3, 12, 13},  /* 2-D, large enough for RMI's default windows */
+    {3, 12, 3, 4},      /* 1-D; as (T, N, C), sequences long enough for repeats */
 };
 
 static const lk_dtype target_dtypes[] = {LK_I64, LK_U8, LK_I32, LK_F64, LK_F32};
@@ -275,10 +276,13 @@ static void test_threads_bit_identical(void)
 
 /* ------------------------------------------------------------ bad input */
 
-/* A valid float32 case of the loss with its default parameters. */
+/* A valid float32 case of the loss with its default parameters: 2-D images,
+ * or (T, N, C) sequences for the losses that take those. */
 static int default_case(const lk_loss_desc *desc, lk_case *c, lk_dtype target_dtype)
 {
     lk_case_options options = options_for(2, LK_F32, target_dtype, 5);
+    if (lk_case_make(desc, "", &options, c)) return 1;
+    options = options_for(1, LK_F32, target_dtype, 5);
     return lk_case_make(desc, "", &options, c);
 }
 
@@ -405,7 +409,7 @@ static void bad_target_values(const lk_loss_desc *desc, lk_case *c)
     int64_t last = lk_tensor_numel(&c->inputs[1]) - 1;
     double saved = lk_tensor_get(&c->inputs[1], last);
     if (label_target(c)) {
-        lk_tensor_set(&c->inputs[1], last, (double)c->inputs[0].shape[1]);
+        lk_tensor_set(&c->inputs[1], last, (double)lk_case_classes(c));
         check_fails(c, LK_EVALUE, target_name, "label equal to the class count");
         lk_tensor_set(&c->inputs[1], last, -7);
         check_fails(c, LK_EVALUE, "= -7", "negative label");
@@ -418,7 +422,9 @@ static void bad_target_values(const lk_loss_desc *desc, lk_case *c)
     }
     lk_tensor_set(&c->inputs[1], last, saved);
     /* a non-ignored pixel: its label must count */
-    if (label_target(c)) lk_tensor_set(&c->inputs[1], 0, 0);
+    long long ignore_index;
+    if (label_target(c) && lk_case_int_param(c, "ignore_index", &ignore_index))
+        lk_tensor_set(&c->inputs[1], 0, 0);
 }
 
 static void bad_values(const lk_loss_desc *desc)

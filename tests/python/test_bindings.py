@@ -23,6 +23,8 @@ from conftest import labels_for, logits_like, soft_targets
 def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
     """Valid inputs for any registry loss, one per slot (the Python twin of tests/c/cases.c)."""
     slots = entry["inputs"]
+    if slots[0]["shape"] == "sequence_scores":
+        return sequence_inputs(entry, loss, shape, dtype, generator, target_kind)
     probabilities = loss.get("activation") == "none" if "activation" in loss.params else False
     softmax = any(p["name"] == "activation" and "softmax" in p.get("choices", []) for p in entry["params"])
     if not probabilities:
@@ -48,6 +50,24 @@ def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
         else:
             inputs.append(torch.rand(shape, generator=generator, dtype=torch.float64).to(dtype))
     return inputs
+
+
+def sequence_inputs(entry, loss, shape, dtype, generator, target_kind):
+    """Inputs of a loss over label sequences (CTC): log-probs (T, N, C) from the
+    last three dims of shape (T at least 6), lengths that always admit an
+    alignment, and targets padded ("labels") or concatenated ("dense")."""
+    steps, batch, classes = (max(shape[-3], 6), *shape[-2:]) if len(shape) >= 3 else (6, *shape)
+    classes = max(classes, 2)
+    blank = loss.get("blank")
+    log_probs = torch.log_softmax(logits_like((steps, batch, classes), torch.float64, generator), 2).to(dtype)
+    input_lengths = torch.randint(1, steps + 1, (batch,), generator=generator)
+    target_lengths = torch.stack([torch.randint(0, int(n) // 2 + 1, (), generator=generator) for n in input_lengths])
+    labels = (blank + 1 + torch.randint(0, classes - 1, (batch, steps // 2), generator=generator)) % classes
+    if target_kind == "dense" and int(target_lengths.sum()) > 0:
+        targets = torch.cat([labels[n, :int(length)] for n, length in enumerate(target_lengths)])
+    else:
+        targets = labels
+    return [log_probs, targets, input_lengths, target_lengths]
 
 
 def dtype_name(dtype):

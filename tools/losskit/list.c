@@ -98,6 +98,9 @@ static const char *shape_text(const lk_input_info *input)
     case LK_SHAPE_LIKE_FIRST: return "like input";
     case LK_SHAPE_ANY: return "any, 1-5 dims";
     case LK_SHAPE_SCALAR: return "() or (1,)";
+    case LK_SHAPE_SEQUENCE_SCORES: return "(T, N, C)";
+    case LK_SHAPE_PER_ITEM: return "(N,)";
+    case LK_SHAPE_LABEL_SEQUENCES: return "(N, S) padded or (S_total,) concatenated";
     }
     return "?";
 }

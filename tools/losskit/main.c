@@ -2,6 +2,8 @@
  * losskit — the command-line tool of the losskit library.
  *
  *   losskit list [--json | --markdown] [--category C]
+ *   losskit explore [--loss SPEC]... [--shape disk|square|ball] [--out DIR] ...
+ *   losskit bench [--loss SPEC]... [--shape NxCxHxW] [--threads N] ...
  *
  * `losskit help` and `losskit COMMAND --help` describe each command.
  */
@@ -19,6 +21,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"list", lk_cli_list, "list the losses of the registry (table, JSON or Markdown)"},
+    {"explore", lk_cli_explore, "loss landscape: each loss as a prediction slides off an object"},
+    {"bench", lk_cli_bench, "throughput of each loss (forward and backward) against memcpy"},
 };
 
 static void print_usage(FILE *out)
