@@ -75,6 +75,7 @@ bench: package
 	$(VENV_PY) bench/bench_boundary.py
 	$(VENV_PY) bench/bench_boundary_erosion.py
 	$(VENV_PY) bench/bench_metrics.py
+	$(VENV_PY) bench/bench_gan_detection.py
 	$(LOSSKIT) bench
 
 docs: build

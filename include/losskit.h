@@ -587,6 +587,64 @@ LK_API lk_status lk_metrics_compute(const lk_tensor *pred, const lk_tensor *targ
                                     const lk_tensor *outs, const lk_tensor *flags,
                                     lk_context *ctx);
 
+/* ------------------------------------------------------------------------
+ * Beta schedules of the smooth L1 losses
+ * ------------------------------------------------------------------------
+ *
+ * dynamic_smooth_l1 and self_adjusting_smooth_l1 take beta as a parameter;
+ * where it comes from is training state that the caller keeps between steps.
+ * These helpers compute it as the papers' code does, and validate their
+ * arguments like the losses.
+ */
+
+/* Dynamic R-CNN (mmdetection's DynamicRoIHead), each iteration: the k-th
+ * smallest (k >= 1, 1-based; at most the number of rows) over the rows i of
+ * (|targets[i, 0]| + |targets[i, 1]|) / 2, computed in the targets' dtype.
+ * targets: float32 or float64 (n, K), n >= 1, K >= 2: the regression
+ * targets (dx, dy, dw, dh, ...) of the positive boxes. The reference's k is
+ * min(beta_topk * images, n) with beta_topk = 10; record each iteration's
+ * statistic. */
+LK_API lk_status lk_dynamic_beta_statistic(const lk_tensor *targets, int64_t k, double *statistic);
+
+/* Dynamic R-CNN, every update_iter_interval (100) iterations: with m the
+ * median of the n >= 1 recorded statistics (the mean of the two middle ones
+ * for even n, as numpy.median), *new_beta = min(initial_beta, m), or
+ * current_beta when m < 1e-15. Statistics must be finite and >= 0; the
+ * caller then clears its record. */
+LK_API lk_status lk_dynamic_beta_update(const double *history, size_t n, double initial_beta,
+                                        double current_beta, double *new_beta);
+
+/* RetinaMask's self-adjusting smooth L1 (its AdjustSmoothL1Loss): running
+ * statistics of e = |input - target| per column j of (N, n_features)
+ * regression values, in caller-owned storage. */
+typedef struct lk_self_adjusting_state {
+    int64_t n_features; /* columns (4 for box deltas) */
+    double momentum;    /* weight of each batch in the running statistics (0.1) */
+    double beta_max;    /* upper clip of beta and the initial running mean (1/9) */
+    double *running_mean; /* n_features values, owned by the caller */
+    double *running_var;  /* n_features values, owned by the caller */
+} lk_self_adjusting_state;
+
+/* Fills state over the caller's arrays: running_mean = beta_max, running_var
+ * = 0. n_features >= 1, momentum in [0, 1], beta_max > 0 and finite. */
+LK_API lk_status lk_self_adjusting_init(lk_self_adjusting_state *state, int64_t n_features,
+                                        double beta_max, double momentum, double *running_mean,
+                                        double *running_var);
+
+/* One step's update from the batch, before its loss: for each column j,
+ * running_mean_j = (1 - momentum) running_mean_j + momentum mean_i e_ij and
+ * running_var_j likewise with the unbiased variance of e_.j (in double).
+ * input and target: float32 or float64 (N, n_features), the same dtype,
+ * finite. With N = 1 the variance is undefined and the state is left as it
+ * is (RetinaMask skips the update when the batch variance is NaN). */
+LK_API lk_status lk_self_adjusting_update(lk_self_adjusting_state *state, const lk_tensor *input,
+                                          const lk_tensor *target);
+
+/* The current beta of each column: beta[j] = clamp(running_mean_j -
+ * running_var_j, 1e-3, beta_max) (n_features values; pass them as the
+ * self_adjusting_smooth_l1 loss's beta). */
+LK_API lk_status lk_self_adjusting_beta(const lk_self_adjusting_state *state, double *beta);
+
 #ifdef __cplusplus
 }
 #endif

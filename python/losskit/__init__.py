@@ -27,9 +27,12 @@ import numpy as np
 from . import _native
 
 __all__ = [
+    "DynamicBeta",
     "Loss",
+    "SelfAdjustingBeta",
     "LosskitError",
     "UnknownLossError",
+    "detection",
     "distance",
     "metrics",
     "compute",
@@ -409,6 +412,8 @@ def compute(name: str, *arrays: Any, grad: bool = True, threads: Optional[int] =
 
 
 # The subpackages that need the helpers above: losskit.distance (exact EDT,
-# signed maps) and losskit.metrics (segmentation metrics), usable after a
-# plain `import losskit`.
-from . import distance, metrics  # noqa: E402
+# signed maps), losskit.metrics (segmentation metrics) and losskit.detection
+# (the beta schedules of the smooth L1 losses), usable after a plain
+# `import losskit`.
+from . import detection, distance, metrics  # noqa: E402
+from .detection import DynamicBeta, SelfAdjustingBeta  # noqa: E402

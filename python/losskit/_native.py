@@ -139,3 +139,34 @@ lk_metrics_compute = _prototype(
     "lk_metrics_compute", _int, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), _int, _spacing,
     ctypes.POINTER(MetricOptions), ctypes.POINTER(_int), _size, _tensors, ctypes.POINTER(Tensor), _vp
 )
+
+# the beta schedules of the smooth L1 losses
+_double_p = ctypes.POINTER(ctypes.c_double)
+lk_dynamic_beta_statistic = _prototype(
+    "lk_dynamic_beta_statistic", _int, ctypes.POINTER(Tensor), ctypes.c_int64, _double_p
+)
+lk_dynamic_beta_update = _prototype(
+    "lk_dynamic_beta_update", _int, _double_p, _size, ctypes.c_double, ctypes.c_double, _double_p
+)
+
+
+class SelfAdjustingState(ctypes.Structure):
+    """struct lk_self_adjusting_state."""
+
+    _fields_ = [
+        ("n_features", ctypes.c_int64),
+        ("momentum", ctypes.c_double),
+        ("beta_max", ctypes.c_double),
+        ("running_mean", ctypes.c_void_p),
+        ("running_var", ctypes.c_void_p),
+    ]
+
+
+_state_p = ctypes.POINTER(SelfAdjustingState)
+lk_self_adjusting_init = _prototype(
+    "lk_self_adjusting_init", _int, _state_p, ctypes.c_int64, ctypes.c_double, ctypes.c_double, _vp, _vp
+)
+lk_self_adjusting_update = _prototype(
+    "lk_self_adjusting_update", _int, _state_p, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor)
+)
+lk_self_adjusting_beta = _prototype("lk_self_adjusting_beta", _int, _state_p, _double_p)

@@ -360,3 +360,63 @@ def loss(name: str, **params: Any) -> LossModule:
     if name not in _CLASSES:
         losskit.loss_info(name)  # raises UnknownLossError listing the known names
     return _CLASSES[name](**params)
+
+
+class AdjustSmoothL1Loss(torch.nn.Module):
+    """RetinaMask's self-adjusting smooth L1 loss (its AdjustSmoothL1Loss):
+    each call first updates the running mean and unbiased variance of
+    |input - target| per column (buffers ``running_mean``, starting at beta,
+    and ``running_var``, at 0, float64) with ``momentum``, without gradient,
+    then computes ``self_adjusting_smooth_l1`` with beta_j =
+    clamp(running_mean_j - running_var_j, 1e-3, beta). input and target:
+    (N, num_features). A batch of one row leaves the statistics as they are
+    (RetinaMask skips the update when the batch variance is NaN).
+
+    Args:
+        num_features: columns (4 for box deltas).
+        momentum: weight of each batch in the running statistics (0.1).
+        beta: the initial running mean and the upper clip of beta (1/9).
+        reduction, loss_weight: as ``SelfAdjustingSmoothL1Loss``.
+    """
+
+    def __init__(self, num_features: int, momentum: float = 0.1, beta: float = 1.0 / 9,
+                 reduction: str = "mean", loss_weight: float = 1.0):
+        super().__init__()
+        self.num_features, self.momentum, self.beta = int(num_features), float(momentum), float(beta)
+        self.register_buffer("running_mean", torch.empty(max(self.num_features, 1), dtype=torch.float64))
+        self.register_buffer("running_var", torch.empty(max(self.num_features, 1), dtype=torch.float64))
+        self._init_state()
+        self.loss = loss("self_adjusting_smooth_l1", reduction=reduction, loss_weight=loss_weight)
+
+    def _state(self):
+        # the C state reads float64 arrays: buffers that .float() or .to() changed come back
+        for name in ("running_mean", "running_var"):
+            buffer = getattr(self, name)
+            if buffer.dtype != torch.float64 or buffer.device.type != "cpu" or not buffer.is_contiguous():
+                setattr(self, name, buffer.detach().to(device="cpu", dtype=torch.float64).contiguous())
+        return _native.SelfAdjustingState(self.num_features, self.momentum, self.beta,
+                                          self.running_mean.data_ptr(), self.running_var.data_ptr())
+
+    def _init_state(self) -> None:
+        state = _native.SelfAdjustingState()
+        losskit._raise_for(_native.lk_self_adjusting_init(
+            state, self.num_features, self.beta, self.momentum,
+            self.running_mean.data_ptr(), self.running_var.data_ptr()))
+
+    def current_beta(self) -> List[float]:
+        """beta of each column from the running statistics."""
+        return losskit.detection.state_beta(self._state(), self.num_features).tolist()
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            values = _prepare(input, {"name": "input", "dtypes": ["float32", "float64"]}, "self_adjusting_smooth_l1")
+            targets = _prepare(target, {"name": "target", "dtypes": ["float32", "float64"]}, "self_adjusting_smooth_l1")
+            losskit.detection.update_state(self._state(), values.numpy(), targets.numpy())
+        self.loss.beta = self.current_beta()
+        return self.loss(input, target)
+
+    def extra_repr(self) -> str:
+        return f"num_features={self.num_features}, momentum={self.momentum}, beta={self.beta}"
+
+
+__all__.append("AdjustSmoothL1Loss")

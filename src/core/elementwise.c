@@ -55,6 +55,13 @@ static inline void LK_T(expand_table)(const double *table, int64_t first, int le
                                       int64_t classes, int64_t spatial, lk_real *restrict out)
 {
     int64_t position = first % spatial, c = (first / spatial) % classes;
+    if (spatial == 1 && table) { /* (N, C): the class changes at every element */
+        for (int j = 0; j < len; j++) {
+            out[j] = (lk_real)table[c];
+            c = c + 1 == classes ? 0 : c + 1;
+        }
+        return;
+    }
     for (int j = 0; j < len;) {
         int64_t left_in_row = spatial - position;
         int count = (int)(len - j < left_in_row ? len - j : left_in_row);
@@ -86,7 +93,7 @@ LK_HOT static void LK_T(elementwise_chunk)(void *arg, int64_t chunk, int worker)
     double *sum_lanes = (double *)(void *)(area + (3 + LK_MAX_CLASS_TABLES) * block_length);
     lk_elementwise_rule rule = LK_REAL_DTYPE == LK_F32 ? job->rule_f32 : job->rule_f64;
     const lk_real *input = job->input->data;
-    int float_targets = lk_dtype_is_float(job->target->dtype);
+    int float_targets = job->target && lk_dtype_is_float(job->target->dtype);
     lk_real *grad_out = job->grad, *element_loss = job->element_loss;
     lk_real scale = (lk_real)job->grad_scale;
     lk_elementwise_block block = {.mode = job->mode, .loss = loss, .grad = grad};
@@ -96,12 +103,14 @@ LK_HOT static void LK_T(elementwise_chunk)(void *arg, int64_t chunk, int worker)
     for (int64_t first = chunk * LK_CHUNK; first < end; first += block_length) {
         int len = (int)(end - first < block_length ? end - first : block_length);
         const lk_real *x = input + first;
-        const lk_real *t = targets;
+        const lk_real *t = NULL;
         if (float_targets)
             t = (const lk_real *)job->target->data + first;
-        else
+        else if (job->target) {
             LK_T(convert_targets)(job->target, first, len, targets);
-        int bad = LK_T(first_outside_unit)(t, len);
+            t = targets;
+        }
+        int bad = t && !job->real_targets ? LK_T(first_outside_unit)(t, len) : -1;
         if (bad >= 0) {
             run->errors[chunk] = (lk_chunk_error){first + bad, (double)t[bad], ERROR_IN_TARGET};
             return;

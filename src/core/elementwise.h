@@ -8,7 +8,9 @@
  * conversion (integer masks become reals) and validation (targets and given
  * probabilities must lie in [0, 1]), per-class parameters expanded to one value
  * per element, the gradient scale, per-element loss output, the deterministic
- * loss sum.
+ * loss sum. Regression losses (smooth L1 family) take real-valued targets
+ * (real_targets); losses of one input (GAN losses of the discriminator's
+ * output) take none. Their input mode is LK_INPUT_LOGITS: any real value.
  */
 #ifndef LK_CORE_ELEMENTWISE_H
 #define LK_CORE_ELEMENTWISE_H
@@ -26,7 +28,8 @@ typedef struct lk_elementwise_block {
     int len;
     int mode;                /* LK_INPUT_LOGITS or LK_INPUT_PROBS (core/softmax.h) */
     const void *input;       /* the prediction as given */
-    const void *target;      /* targets in [0, 1] */
+    const void *target;      /* targets in [0, 1] (any real with real_targets; NULL
+                                without a target) */
     const void *class_value[LK_MAX_CLASS_TABLES]; /* per-class parameters, per element */
     void *loss;              /* out: loss of each element */
     void *grad;              /* out: d loss / d input of each element */
@@ -41,8 +44,10 @@ typedef struct lk_elementwise_job {
     int mode;
     const lk_tensor *input; /* any shape; axis 1 (if any) is the class */
     const char *input_name;
-    const lk_tensor *target; /* shaped like input, float or integer */
+    const lk_tensor *target; /* shaped like input, float or integer; NULL: no target */
     const char *target_name;
+    int real_targets;        /* 1: targets are any real (regression), not checked
+                                against [0, 1]; non-finite ones reach the loss sum */
     const double *class_table[LK_MAX_CLASS_TABLES]; /* C values each; NULL: all 1 */
     int n_tables;
     double grad_scale;
