@@ -203,6 +203,7 @@ class _LossFunction(torch.autograd.Function):
         ctx.slots = [k for k, g in enumerate(gradients) if g is not None]
         ctx.save_for_backward(*[g for g in gradients if g is not None])
         ctx.n_inputs = len(originals)
+        ctx.item_axes = _item_axes(runner)
         return value
 
     @staticmethod
@@ -213,11 +214,23 @@ class _LossFunction(torch.autograd.Function):
                 if grad_output.dim() == 0:
                     scale = grad_output.item()
                     result[2 + k] = gradient if scale == 1.0 else gradient * scale
+                elif ctx.item_axes is not None:  # one loss per batch item (N,): along its axis
+                    shape = [1] * gradient.dim()
+                    shape[ctx.item_axes[k]] = -1
+                    result[2 + k] = gradient * grad_output.reshape(shape)
                 elif grad_output.dim() == gradient.dim():  # one loss per element
                     result[2 + k] = gradient * grad_output
                 else:  # one loss per pixel (N, *spatial): broadcast over the classes
                     result[2 + k] = gradient * grad_output.unsqueeze(1)
         return _first_derivatives_only(result)
+
+
+def _item_axes(runner: Loss) -> Optional[List[int]]:
+    """For a loss with one value per batch item (output "per_item"), the batch
+    axis of each input: 1 in a (T, N, C) sequence, else 0; None otherwise."""
+    if runner.info["output"] != "per_item":
+        return None
+    return [1 if slot["shape"] == "sequence_scores" else 0 for slot in runner.info["inputs"]]
 
 
 def _refuse_missing_gradients(runner: Loss, wanted) -> None:
