@@ -2,6 +2,7 @@
  * losskit — the command-line tool of the losskit library.
  *
  *   losskit list [--json | --markdown] [--category C]
+ *   losskit eval --pred FILE --target FILE [--loss SPEC]... [--metrics LIST] [--json]
  *
  * `losskit help` and `losskit COMMAND --help` describe each command.
  */
@@ -19,6 +20,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"list", lk_cli_list, "list the losses of the registry (table, JSON or Markdown)"},
+    {"eval", lk_cli_eval, "loss values and metrics of a prediction file against a target (.npy, NIfTI)"},
 };
 
 static void print_usage(FILE *out)
