@@ -52,14 +52,19 @@ test-python: package
 
 test: test-c test-sanitize test-python
 
-# The main job (grows with the command-line tool's issue): the catalogue and a
-# worked example in C and in Python.
+# The main job (grows with the command-line tool's issue): the catalogue, a
+# worked example in C and in Python, and `losskit eval` on a generated sample
+# volume (two objects, NIfTI with its voxel spacing) with every metric.
 run: package
 	$(LOSSKIT) list
 	@echo
 	$(BUILD)/examples/quickstart
 	@echo
 	$(VENV_PY) examples/quickstart.py
+	@echo
+	$(VENV_PY) scripts/make_sample.py $(BUILD)/sample
+	$(LOSSKIT) eval --pred $(BUILD)/sample/pred.nii.gz --target $(BUILD)/sample/target.nii.gz \
+		--loss dice --loss focal:gamma=2 --loss boundary --metrics all
 
 bench: package
 	@scripts/ensure-deps.sh bench

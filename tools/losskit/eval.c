@@ -328,20 +328,21 @@ static int compute_metrics(const eval_data *data, eval_metrics *metrics)
     return LK_EXIT_OK;
 }
 
-/* Runs every loss, then the metrics, with a progress bar. */
+/* Runs every loss, then the metrics, with a progress bar (a step counts
+ * when it starts, so the bar names what is running). */
 static int compute_all(eval_loss *const *losses, size_t n_losses, const eval_data *data,
-                       eval_result *results, eval_metrics *metrics, lk_progress *progress)
+                       eval_result *results, eval_metrics *metrics, lk_cli_progress *progress)
 {
     eval_inputs inputs = {&data->scores,        data->kind != KIND_LOGITS, &data->labels,
                           data->one_hot.data ? &data->one_hot : NULL, data->one_hot_problem,
                           data->has_spacing ? data->spacing : NULL};
     for (size_t i = 0; i < n_losses; i++) {
-        lk_progress_show(progress, 2 + i, eval_loss_spec(losses[i]));
+        lk_cli_progress_step(progress, eval_loss_spec(losses[i]));
         int code = eval_loss_run(losses[i], &inputs, &results[i]);
         if (code != LK_EXIT_OK) return code;
     }
     if (metrics->count == 0) return LK_EXIT_OK;
-    lk_progress_show(progress, 2 + n_losses, "metrics");
+    lk_cli_progress_step(progress, "metrics");
     return compute_metrics(data, metrics);
 }
 
@@ -350,18 +351,18 @@ static int run(eval_options *options, eval_loss **losses)
     eval_file pred = {0}, target = {0};
     eval_data data = {0};
     eval_result results[MAX_LOSSES] = {{0}};
-    lk_progress progress;
-    lk_progress_begin(&progress, 2 + options->n_losses + (options->metrics.count ? 1 : 0));
-    lk_progress_show(&progress, 0, options->pred_path);
+    lk_cli_progress progress;
+    lk_cli_progress_start(&progress, "eval", 2 + options->n_losses + (options->metrics.count ? 1 : 0));
+    lk_cli_progress_step(&progress, options->pred_path);
     int code = read_file(options->pred_path, &pred);
     if (code == LK_EXIT_OK) {
-        lk_progress_show(&progress, 1, options->target_path);
+        lk_cli_progress_step(&progress, options->target_path);
         code = read_file(options->target_path, &target);
     }
     if (code == LK_EXIT_OK) code = eval_data_prepare(&pred, &target, &options->request, &data);
     if (code == LK_EXIT_OK)
         code = compute_all(losses, options->n_losses, &data, results, &options->metrics, &progress);
-    lk_progress_end(&progress);
+    lk_cli_progress_end(&progress);
     if (code == LK_EXIT_OK) {
         eval_report report = {&pred, &target, &data, losses, results, options->n_losses,
                               &options->metrics};

@@ -193,8 +193,8 @@ int eval_loss_run(const eval_loss *loss, const eval_inputs *inputs, eval_result 
     memset(result, 0, sizeof *result);
     lk_tensor tensors[2];
     lk_params *params = NULL;
-    int code = implied_params(loss, inputs, result->implied, sizeof result->implied);
-    if (code == LK_EXIT_OK) code = select_inputs(loss, inputs, tensors);
+    int code = select_inputs(loss, inputs, tensors);
+    if (code == LK_EXIT_OK) code = implied_params(loss, inputs, result->implied, sizeof result->implied);
     if (code != LK_EXIT_OK) return code;
     lk_status status = make_params(loss, result->implied, &params);
     if (status == LK_OK) status = lk_loss_output_shape(loss->desc, params, tensors, 2, &result->shape);

@@ -1,38 +1,36 @@
-/* The CLI's progress bar (progress.h). */
-#define _POSIX_C_SOURCE 200809L /* fileno, isatty */
+/*
+ * The progress bar: one line on stderr, redrawn in place with '\r'.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "progress.h"
 
 #include <stdio.h>
 #include <unistd.h>
 
-#include "progress.h"
+enum { BAR_WIDTH = 30 };
 
-enum { BAR_WIDTH = 20, LINE_WIDTH = 72 };
-
-void lk_progress_begin(lk_progress *progress, size_t total)
+void lk_cli_progress_start(lk_cli_progress *progress, const char *what, size_t total)
 {
     progress->enabled = isatty(fileno(stderr)) && total > 0;
-    progress->total = total;
     progress->done = 0;
+    progress->total = total;
+    progress->what = what;
 }
 
-void lk_progress_show(lk_progress *progress, size_t done, const char *label)
+void lk_cli_progress_step(lk_cli_progress *progress, const char *label)
 {
+    if (progress->done < progress->total) progress->done++;
     if (!progress->enabled) return;
-    progress->done = done < progress->total ? done : progress->total;
-    char bar[BAR_WIDTH + 1];
-    size_t filled = progress->done * BAR_WIDTH / progress->total;
-    for (size_t i = 0; i < BAR_WIDTH; i++) bar[i] = i < filled ? '#' : '-';
-    bar[BAR_WIDTH] = '\0';
-    int width = (int)(LINE_WIDTH - BAR_WIDTH - 12);
-    fprintf(stderr, "\r[%s] %2zu/%-2zu %-*.*s", bar, progress->done, progress->total, width, width,
-            label);
+    int filled = (int)(BAR_WIDTH * progress->done / progress->total);
+    fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu %-28.28s", progress->what, filled,
+            "##############################", BAR_WIDTH - filled, "", progress->done,
+            progress->total, label);
     fflush(stderr);
 }
 
-void lk_progress_end(lk_progress *progress)
+void lk_cli_progress_end(lk_cli_progress *progress)
 {
     if (!progress->enabled) return;
-    fprintf(stderr, "\r%*s\r", LINE_WIDTH, "");
+    fprintf(stderr, "\r%*s\r", BAR_WIDTH + 80, "");
     fflush(stderr);
-    progress->enabled = 0;
 }
