@@ -22,11 +22,14 @@ import losskit
 import losskit.metrics
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The installed tool; LOSSKIT_CLI=build-asan/tools/losskit/losskit runs these
+# tests against a sanitizer build.
+CLI = [os.environ["LOSSKIT_CLI"]] if os.environ.get("LOSSKIT_CLI") else [sys.executable, "-m", "losskit"]
 ALL_METRICS = list(losskit.metrics.METRICS)
 
 
 def run(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "losskit", "eval", *map(str, args)],
+    result = subprocess.run([*CLI, "eval", *map(str, args)],
                             capture_output=True, text=True, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr
@@ -234,7 +237,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     labels = two_objects()
     np.save(tmp_path / "pred.npy", softmax(noisy_logits(labels, 3)))
     np.save(tmp_path / "target.npy", labels)
-    args = [sys.executable, "-m", "losskit", "eval", "--pred", str(tmp_path / "pred.npy"),
+    args = [*CLI, "eval", "--pred", str(tmp_path / "pred.npy"),
             "--target", str(tmp_path / "target.npy"), "--loss", "dice", "--metrics", "dice"]
     assert subprocess.run(args, capture_output=True, text=True).stderr == ""
     controller, terminal = pty.openpty()
@@ -352,8 +355,7 @@ def test_help_is_complete():
         assert f"  {option}" in text, option
     for code in "0123":
         assert f"  {code}  " in text
-    assert "eval" in subprocess.run([sys.executable, "-m", "losskit", "--help"], capture_output=True,
-                                    text=True).stdout
+    assert "eval" in subprocess.run([*CLI, "--help"], capture_output=True, text=True).stdout
 
 
 def test_sample_case_of_make_run(tmp_path):
