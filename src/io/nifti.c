@@ -1,7 +1,6 @@
 /*
- * NIfTI-1 and NIfTI-2 volumes (.nii, .nii.gz; .hdr/.img pairs as libnifti
- * finds them) through Debian's libnifti2 (package libnifti2-dev), when the
- * build found it (LKIO_HAVE_NIFTI).
+ * NIfTI-1 and NIfTI-2 volumes (.nii, .nii.gz) through Debian's libnifti2
+ * (package libnifti2-dev), when the build found it (LKIO_HAVE_NIFTI).
  *
  * The header is read first and checked before any voxel is: dimensions
  * 1 to 7, each positive; a datatype losskit reads (uint8/16/32/64,

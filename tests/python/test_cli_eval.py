@@ -177,6 +177,18 @@ def test_label_map_prediction_is_one_hot(tmp_path):
     assert report["metrics"]["flags"] == [0, 0, 3]
 
 
+def test_integer_one_hot_prediction(tmp_path):
+    labels = two_objects()
+    one_hot = (np.arange(3).reshape(3, 1, 1, 1) == np.roll(labels, 1, axis=1)).astype(np.uint8)
+    np.save(tmp_path / "pred.npy", one_hot)
+    np.save(tmp_path / "target.npy", labels)
+    report = run_json("--pred", tmp_path / "pred.npy", "--target", tmp_path / "target.npy",
+                      "--loss", "dice", "--metrics", "all")
+    assert report["pred"]["kind"] == "probabilities" and report["classes"] == 3
+    assert_losses_match(report, one_hot.astype(np.float64), labels)
+    assert_metrics_match(report, one_hot.argmax(axis=0), labels, 3, None)
+
+
 def test_one_channel_prediction(tmp_path):
     labels = (two_objects() > 0).astype(np.uint8)
     foreground = softmax(noisy_logits(labels, 2, seed=2))[1]

@@ -222,10 +222,22 @@ static void argmax_labels(const lk_tensor *scores, pred_kind kind, int64_t *labe
     }
 }
 
+static int all_binary(const int64_t *values, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++)
+        if (values[i] != 0 && values[i] != 1) return 0;
+    return 1;
+}
+
+/* --pred-kind auto (the rule in the header comment); integers with a class
+ * axis are one-hot probabilities when all 0 or 1, else logits. */
 static pred_kind guess_kind(const lk_tensor *pred, int has_class_axis)
 {
     int64_t count = element_count(pred);
-    if (pred->dtype == LK_I64) return has_class_axis ? KIND_PROBABILITIES : KIND_LABELS;
+    if (pred->dtype == LK_I64)
+        return !has_class_axis                ? KIND_LABELS
+               : all_binary(pred->data, count) ? KIND_PROBABILITIES
+                                               : KIND_LOGITS;
     if (!has_class_axis && all_whole(pred->data, count)) return KIND_LABELS;
     return all_unit(pred->data, count) ? KIND_PROBABILITIES : KIND_LOGITS;
 }
