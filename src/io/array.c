@@ -99,9 +99,42 @@ static int64_t signed_from_bits(uint64_t bits, int size)
     return value;
 }
 
+int lkio_host_is_big_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 0;
+}
+
+/* The common cases (float32, float64, uint8 in the host's byte order) as
+ * plain loops the compiler vectorizes; 0 if element is not one of them. */
+static int decode_native(const unsigned char *src, size_t count, lkio_element element, void *dst)
+{
+    if (element.size > 1 && element.big_endian != lkio_host_is_big_endian()) return 0;
+    if (element.kind == LKIO_FLOAT && element.size == 4) {
+        for (size_t i = 0; i < count; i++) {
+            float value;
+            memcpy(&value, src + 4 * i, sizeof value);
+            ((double *)dst)[i] = value;
+        }
+        return 1;
+    }
+    if (element.kind == LKIO_FLOAT && element.size == 8) {
+        memcpy(dst, src, count * 8);
+        return 1;
+    }
+    if (element.kind == LKIO_UINT && element.size == 1) {
+        for (size_t i = 0; i < count; i++) ((int64_t *)dst)[i] = src[i];
+        return 1;
+    }
+    return 0;
+}
+
 int lkio_decode_elements(const unsigned char *src, size_t count, lkio_element element,
                          void *dst, lkio_error *err)
 {
+    if (decode_native(src, count, element, dst)) return 0;
     size_t size = (size_t)element.size;
     for (size_t i = 0; i < count; i++) {
         uint64_t bits = load_bits(src + i * size, element.size, element.big_endian);

@@ -88,6 +88,9 @@ int lkio_npy_decode(const unsigned char *bytes, size_t size, lkio_array *out, lk
 int lkio_decode_elements(const unsigned char *src, size_t count, lkio_element element,
                          void *dst, lkio_error *err);
 
+/* 1 on a big-endian host. */
+int lkio_host_is_big_endian(void);
+
 /* "float32", "int16", ...; with " (big-endian)" for a multi-byte big-endian
  * element. */
 void lkio_element_name(lkio_element element, char *buf, size_t size);

@@ -43,13 +43,11 @@ static int element_of(const nifti_image *image, lkio_element *element, lkio_erro
         {DT_UINT64, LKIO_UINT, 8}, {DT_INT64, LKIO_INT, 8},   {DT_FLOAT32, LKIO_FLOAT, 4},
         {DT_FLOAT64, LKIO_FLOAT, 8},
     };
-    const uint16_t one = 1;
-    unsigned char first;
-    memcpy(&first, &one, 1);
     for (size_t i = 0; i < sizeof supported / sizeof supported[0]; i++)
         if (supported[i].datatype == image->datatype) {
             /* libnifti swaps the voxels to the host's byte order */
-            *element = (lkio_element){supported[i].kind, supported[i].size, first == 0};
+            *element = (lkio_element){supported[i].kind, supported[i].size,
+                                      lkio_host_is_big_endian()};
             return 0;
         }
     return lkio_fail(err, "datatype %s (code %d) is not supported: losskit reads uint8-64, "

@@ -138,14 +138,6 @@ static int parse_shape(cursor *c, lkio_npy_header *out)
     return 0;
 }
 
-static int host_is_big_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char first;
-    memcpy(&first, &one, 1);
-    return first == 0;
-}
-
 static const char supported_dtypes[] =
     "losskit reads bool, int8-64, uint8-64 and float16/32/64, either byte order";
 
@@ -159,7 +151,7 @@ static int parse_descr(const char *descr, lkio_element *element, lkio_error *err
     errno = 0;
     long size = kind ? strtol(descr + 2, &end, 10) : 0;
     int well_formed = kind && descr[2] >= '0' && descr[2] <= '9' && *end == '\0' && errno == 0;
-    element->big_endian = descr[0] == '>' || (descr[0] == '=' && host_is_big_endian());
+    element->big_endian = descr[0] == '>' || (descr[0] == '=' && lkio_host_is_big_endian());
     const char *unsupported = NULL;
     switch (kind) {
     case 'b':
