@@ -53,8 +53,10 @@ test-python: package
 test: test-c test-sanitize test-python
 
 # The main job (grows with the command-line tool's issue): the catalogue, a
-# worked example in C and in Python, and the loss-landscape explorer on its
-# default (out/explore/*.svg, *.csv and the verdict table; docs/explore.md).
+# worked example in C and in Python, the loss-landscape explorer on its
+# default (out/explore/*.svg, *.csv and the verdict table; docs/explore.md),
+# and `losskit eval` on a generated sample volume (two objects, NIfTI with
+# its voxel spacing) with every metric.
 run: package
 	$(LOSSKIT) list
 	@echo
@@ -63,6 +65,9 @@ run: package
 	$(VENV_PY) examples/quickstart.py
 	@echo
 	$(LOSSKIT) explore --out out/explore
+	$(VENV_PY) scripts/make_sample.py $(BUILD)/sample
+	$(LOSSKIT) eval --pred $(BUILD)/sample/pred.nii.gz --target $(BUILD)/sample/target.nii.gz \
+		--loss dice --loss focal:gamma=2 --loss boundary --metrics all
 
 bench: package
 	@scripts/ensure-deps.sh bench

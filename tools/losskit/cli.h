@@ -8,8 +8,16 @@
 int lk_cli_list(int argc, char **argv);
 int lk_cli_explore(int argc, char **argv);
 int lk_cli_bench(int argc, char **argv);
+int lk_cli_eval(int argc, char **argv);
 
-/* Exit codes. */
-enum { LK_EXIT_OK = 0, LK_EXIT_FAILURE = 1, LK_EXIT_USAGE = 2 };
+/* Exit codes. LK_EXIT_INPUT: an input file is missing, unreadable, of an
+ * unsupported format or dtype, or does not fit the other (shapes). */
+enum { LK_EXIT_OK = 0, LK_EXIT_FAILURE = 1, LK_EXIT_USAGE = 2, LK_EXIT_INPUT = 3 };
+
+#if defined(__GNUC__)
+#define LK_CLI_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define LK_CLI_PRINTF(fmt_index, first_arg)
+#endif
 
 #endif

@@ -4,6 +4,7 @@
  *   losskit list [--json | --markdown] [--category C]
  *   losskit explore [--loss SPEC]... [--shape disk|square|ball] [--out DIR] ...
  *   losskit bench [--loss SPEC]... [--shape NxCxHxW] [--threads N] ...
+ *   losskit eval --pred FILE --target FILE [--loss SPEC]... [--metrics LIST] [--json]
  *
  * `losskit help` and `losskit COMMAND --help` describe each command.
  */
@@ -23,6 +24,7 @@ static const command commands[] = {
     {"list", lk_cli_list, "list the losses of the registry (table, JSON or Markdown)"},
     {"explore", lk_cli_explore, "loss landscape: each loss as a prediction slides off an object"},
     {"bench", lk_cli_bench, "throughput of each loss (forward and backward) against memcpy"},
+    {"eval", lk_cli_eval, "loss values and metrics of a prediction file against a target (.npy, NIfTI)"},
 };
 
 static void print_usage(FILE *out)

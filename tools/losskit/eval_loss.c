@@ -1,0 +1,218 @@
+/*
+ * --loss SPEC to a computation: the registry loss SPEC names, its parameters,
+ * and the inputs it takes (see eval_loss.h).
+ *
+ * Before SPEC's own parameters, eval sets those that follow from the files
+ * (SPEC's override them; the output lists them as "implied"):
+ *   activation  none for probabilities (and one-hot label maps); for logits,
+ *               softmax with two or more channels, sigmoid with one (as the
+ *               loss allows);
+ *   spacing     the voxel spacing, for losses with a spacing parameter, when
+ *               --spacing or a NIfTI header gives one.
+ * Inputs by the loss's shape rule: a class target gets the label map; a
+ * target shaped like the prediction (binary_cross_entropy, lovasz_hinge, ...)
+ * gets the one-hot target.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "eval_loss.h"
+
+struct eval_loss {
+    const lk_loss_desc *desc;
+    char *spec;        /* as given */
+    const char *parameters; /* inside spec: after "name:", or "" */
+};
+
+const char *eval_loss_spec(const eval_loss *loss) { return loss->spec; }
+
+void eval_loss_free(eval_loss *loss)
+{
+    if (!loss) return;
+    free(loss->spec);
+    free(loss);
+}
+
+/* Creates params holding the implied values, then SPEC's. */
+static lk_status make_params(const eval_loss *loss, const char *implied, lk_params **out)
+{
+    lk_status status = lk_params_create(loss->desc, out);
+    if (status == LK_OK && implied[0]) status = lk_params_parse(*out, implied);
+    if (status == LK_OK) status = lk_params_parse(*out, loss->parameters);
+    if (status != LK_OK) {
+        lk_params_destroy(*out);
+        *out = NULL;
+    }
+    return status;
+}
+
+int eval_loss_parse(const char *spec, eval_loss **out)
+{
+    eval_loss *loss = calloc(1, sizeof *loss);
+    char *copy = malloc(strlen(spec) + 1);
+    if (!loss || !copy) {
+        free(loss);
+        free(copy);
+        fprintf(stderr, "losskit eval: out of memory\n");
+        return LK_EXIT_FAILURE;
+    }
+    strcpy(copy, spec);
+    loss->spec = copy;
+    char *colon = strchr(copy, ':');
+    size_t name_length = colon ? (size_t)(colon - copy) : strlen(copy);
+    char name[128];
+    if (name_length == 0 || name_length >= sizeof name) {
+        fprintf(stderr, "losskit eval: --loss '%s': expected NAME or NAME:key=value,...\n", spec);
+        eval_loss_free(loss);
+        return LK_EXIT_USAGE;
+    }
+    memcpy(name, copy, name_length);
+    name[name_length] = '\0';
+    loss->parameters = colon ? colon + 1 : "";
+    loss->desc = lk_loss_find(name);
+    lk_params *params = NULL;
+    if (!loss->desc || make_params(loss, "", &params) != LK_OK) {
+        fprintf(stderr, "losskit eval: --loss '%s': %s\n", spec, lk_last_error());
+        eval_loss_free(loss);
+        return LK_EXIT_USAGE;
+    }
+    lk_params_destroy(params);
+    *out = loss;
+    return LK_EXIT_OK;
+}
+
+static const lk_param_info *find_param(const lk_loss_desc *desc, const char *name)
+{
+    for (size_t i = 0; i < lk_loss_param_count(desc); i++)
+        if (strcmp(lk_loss_param(desc, i)->name, name) == 0) return lk_loss_param(desc, i);
+    return NULL;
+}
+
+static int has_choice(const lk_param_info *info, const char *word)
+{
+    size_t length = strlen(word);
+    for (const char *at = info->choices; at && *at;) {
+        const char *bar = strchr(at, '|');
+        size_t choice_length = bar ? (size_t)(bar - at) : strlen(at);
+        if (choice_length == length && strncmp(at, word, length) == 0) return 1;
+        at = bar ? bar + 1 : at + choice_length;
+    }
+    return 0;
+}
+
+/* The activation that reads the scores as eval holds them, or NULL. */
+static const char *implied_activation(const lk_param_info *activation, const eval_inputs *inputs)
+{
+    if (inputs->probabilities) return has_choice(activation, "none") ? "none" : NULL;
+    const char *first = inputs->scores->shape[1] == 1 ? "sigmoid" : "softmax";
+    const char *second = inputs->scores->shape[1] == 1 ? "softmax" : "sigmoid";
+    return has_choice(activation, first) ? first : has_choice(activation, second) ? second : NULL;
+}
+
+/* The shortest "%g" text that reads back as value exactly. */
+static void format_exact(double value, char *buf, size_t size)
+{
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, value);
+        if (strtod(buf, NULL) == value) return;
+    }
+}
+
+/* "activation=none,spacing=[1.5,1.5,3]": what the inputs imply. */
+static int implied_params(const eval_loss *loss, const eval_inputs *inputs, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    const lk_param_info *activation = find_param(loss->desc, "activation");
+    if (activation) {
+        const char *choice = implied_activation(activation, inputs);
+        if (!choice) {
+            fprintf(stderr, "losskit eval: --loss '%s': its activation (%s) cannot read %s\n",
+                    loss->spec, activation->choices, inputs->probabilities ? "probabilities" : "logits");
+            return LK_EXIT_FAILURE;
+        }
+        used += (size_t)snprintf(buf + used, size - used, "activation=%s", choice);
+    } else if (inputs->probabilities) {
+        fprintf(stderr, "losskit eval: --loss '%s': %s takes logits (it has no activation "
+                        "parameter) and the prediction holds probabilities; give logits "
+                        "(--pred-kind logits)\n",
+                loss->spec, lk_loss_name(loss->desc));
+        return LK_EXIT_FAILURE;
+    }
+    int spatial_dims = inputs->scores->ndim - 2;
+    if (inputs->spacing && find_param(loss->desc, "spacing")) {
+        used += (size_t)snprintf(buf + used, size - used, "%sspacing=[", used ? "," : "");
+        for (int axis = 0; axis < spatial_dims && used < size; axis++) {
+            char number[32];
+            format_exact(inputs->spacing[axis], number, sizeof number);
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", axis ? "," : "", number);
+        }
+        if (used < size) used += (size_t)snprintf(buf + used, size - used, "]");
+    }
+    if (used >= size) {
+        fprintf(stderr, "losskit eval: --loss '%s': implied parameters too long\n", loss->spec);
+        return LK_EXIT_FAILURE;
+    }
+    return LK_EXIT_OK;
+}
+
+/* The loss's inputs from what eval holds, by each input's shape rule. */
+static int select_inputs(const eval_loss *loss, const eval_inputs *inputs, lk_tensor *tensors)
+{
+    size_t count = lk_loss_input_count(loss->desc);
+    if (count != 2) {
+        fprintf(stderr, "losskit eval: --loss '%s': %s takes %zu inputs; eval gives a "
+                        "prediction and a target only\n",
+                loss->spec, lk_loss_name(loss->desc), count);
+        return LK_EXIT_FAILURE;
+    }
+    tensors[0] = *inputs->scores;
+    if (lk_loss_input(loss->desc, 1)->shape != LK_SHAPE_LIKE_FIRST) {
+        tensors[1] = *inputs->labels;
+        return LK_EXIT_OK;
+    }
+    if (!inputs->one_hot) {
+        fprintf(stderr, "losskit eval: --loss '%s': %s takes the target per class: %s\n",
+                loss->spec, lk_loss_name(loss->desc), inputs->one_hot_problem);
+        return LK_EXIT_FAILURE;
+    }
+    tensors[1] = *inputs->one_hot;
+    return LK_EXIT_OK;
+}
+
+void eval_result_free(eval_result *result)
+{
+    free(result->values);
+    result->values = NULL;
+}
+
+int eval_loss_run(const eval_loss *loss, const eval_inputs *inputs, eval_result *result)
+{
+    memset(result, 0, sizeof *result);
+    lk_tensor tensors[2];
+    lk_params *params = NULL;
+    int code = select_inputs(loss, inputs, tensors);
+    if (code == LK_EXIT_OK) code = implied_params(loss, inputs, result->implied, sizeof result->implied);
+    if (code != LK_EXIT_OK) return code;
+    lk_status status = make_params(loss, result->implied, &params);
+    if (status == LK_OK) status = lk_loss_output_shape(loss->desc, params, tensors, 2, &result->shape);
+    if (status == LK_OK) {
+        result->count = 1;
+        for (int axis = 0; axis < result->shape.ndim; axis++)
+            result->count *= (size_t)result->shape.shape[axis];
+        result->values = malloc(result->count ? result->count * sizeof(double) : 1);
+        result->shape.data = result->values;
+        if (!result->values) status = LK_ENOMEM;
+    }
+    if (status == LK_OK) status = lk_loss_compute(loss->desc, params, tensors, 2, &result->shape, NULL, NULL);
+    lk_params_destroy(params);
+    if (status != LK_OK) {
+        fprintf(stderr, "losskit eval: --loss '%s': %s: %s\n", loss->spec, lk_status_name(status),
+                lk_last_error());
+        eval_result_free(result);
+        return LK_EXIT_FAILURE;
+    }
+    return LK_EXIT_OK;
+}
