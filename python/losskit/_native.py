@@ -139,3 +139,33 @@ lk_metrics_compute = _prototype(
     "lk_metrics_compute", _int, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), _int, _spacing,
     ctypes.POINTER(MetricOptions), ctypes.POINTER(_int), _size, _tensors, ctypes.POINTER(Tensor), _vp
 )
+
+
+class InputInfo(ctypes.Structure):
+    """struct lk_input_info."""
+
+    _fields_ = [
+        ("name", _cp),
+        ("doc", _cp),
+        ("dtypes", ctypes.c_uint),
+        ("shape", _int),
+        ("domain", _int),
+        ("differentiable", _int),
+    ]
+
+
+lk_loss_name = _prototype("lk_loss_name", _cp, _vp)
+lk_compound_parse = _prototype("lk_compound_parse", _int, _cp, ctypes.POINTER(_vp))
+lk_compound_destroy = _prototype("lk_compound_destroy", None, _vp)
+lk_compound_term_count = _prototype("lk_compound_term_count", _size, _vp)
+lk_compound_term_loss = _prototype("lk_compound_term_loss", _vp, _vp, _size)
+lk_compound_term_params = _prototype("lk_compound_term_params", _vp, _vp, _size)
+lk_compound_term_weight = _prototype("lk_compound_term_weight", ctypes.c_double, _vp, _size)
+lk_compound_input_count = _prototype("lk_compound_input_count", _size, _vp)
+lk_compound_input = _prototype("lk_compound_input", ctypes.POINTER(InputInfo), _vp, _size)
+lk_compound_output_shape = _prototype(
+    "lk_compound_output_shape", _int, _vp, _tensors, _size, ctypes.POINTER(Tensor)
+)
+lk_compound_compute = _prototype(
+    "lk_compound_compute", _int, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors, _vp
+)

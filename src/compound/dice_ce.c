@@ -30,6 +30,8 @@
  *   - weight (dice_ce) is CrossEntropyLoss's: one per class; the Dice term
  *     gets weight[1:] with include_background=false, as MONAI 1.4+ does.
  *     weight (dice_focal) is per class kept, or one value, for both terms.
+ *     With one channel the Dice term takes no weight (MONAI's DiceLoss
+ *     ignores it there); the BCE / focal term does.
  *   - reduction=sum: dice_ce is Dice's sum plus CE's sum, as MONAI; for
  *     dice_focal, MONAI's FocalLoss(reduction="sum") sums each (image,
  *     channel)'s spatial mean, and so does ours (the focal term's total
@@ -85,6 +87,14 @@ static lk_status set_list_tail(const lk_call *call, lk_params *term, const char 
     return lk_params_set_floats(term, key, weight + from, count - from);
 }
 
+/* The Dice term's weights: the compound's from class `from` on; none with
+ * one channel (MONAI's DiceLoss ignores its weight there). */
+static lk_status set_dice_weight(const lk_call *call, lk_params *dice, size_t from)
+{
+    if (call->classes == 1) return lk_params_set_floats(dice, "weight", NULL, 0);
+    return set_list_tail(call, dice, "weight", from);
+}
+
 /* ------------------------------------------------------------ dice_ce */
 
 static lk_status dice_ce_terms(const lk_call *call, lk_term_set *set, int materialize)
@@ -96,7 +106,7 @@ static lk_status dice_ce_terms(const lk_call *call, lk_term_set *set, int materi
     double lambda_ce = lk_param_float(call->params, P_LAMBDA_OTHER);
     lk_status status = lk_term_set_add(set, call, &lk_loss_dice,
                                        lk_param_float(call->params, P_LAMBDA_DICE), dice_skip, &dice);
-    if (status == LK_OK) status = set_list_tail(call, dice, "weight", (size_t)first_class(call));
+    if (status == LK_OK) status = set_dice_weight(call, dice, (size_t)first_class(call));
     if (status != LK_OK) return status;
     if (call->classes > 1)
         return lk_term_set_add(set, call, &lk_loss_cross_entropy, lambda_ce, ce_skip, NULL);
@@ -162,10 +172,12 @@ static double focal_term_weight(const lk_call *call)
 
 static lk_status dice_focal_terms(const lk_call *call, lk_term_set *set, int materialize)
 {
+    static const char *const dice_skip[] = {"weight", NULL};
     static const char *const focal_skip[] = {"weight", "activation", "reduction", NULL};
-    lk_params *focal = NULL;
+    lk_params *dice = NULL, *focal = NULL;
     lk_status status = lk_term_set_add(set, call, &lk_loss_dice,
-                                       lk_param_float(call->params, P_LAMBDA_DICE), NULL, NULL);
+                                       lk_param_float(call->params, P_LAMBDA_DICE), dice_skip, &dice);
+    if (status == LK_OK) status = set_dice_weight(call, dice, 0);
     if (status == LK_OK)
         status = lk_term_set_add(set, call, &lk_loss_sigmoid_focal, focal_term_weight(call),
                                  focal_skip, &focal);
