@@ -99,8 +99,25 @@ lk_status lk_term_set_check(const lk_term_set *set, const lk_call *call)
 
 lk_status lk_term_set_run(const lk_term_set *set, const lk_call *call)
 {
-    return lk_terms_compute(set->terms, set->count, call->inputs, call->desc->n_inputs, call->loss,
-                            call->grads, call->ctx);
+    lk_status status = lk_terms_compute(set->terms, set->count, call->inputs, call->desc->n_inputs,
+                                        call->loss, call->grads, call->ctx);
+    if (status != LK_OK || set->offset == 0) return status;
+    if (call->loss->dtype == LK_F32)
+        *(float *)call->loss->data = (float)((double)*(float *)call->loss->data + set->offset);
+    else
+        *(double *)call->loss->data += set->offset;
+    return LK_OK;
+}
+
+lk_status lk_term_params_split(lk_params *params, const char *key, int64_t classes, double first,
+                               double rest)
+{
+    double *values = malloc((size_t)classes * sizeof *values);
+    if (!values) return lk_fail(LK_ENOMEM, "out of memory for %lld class values", (long long)classes);
+    for (int64_t c = 0; c < classes; c++) values[c] = c == 0 ? first : rest;
+    lk_status status = lk_params_set_floats(params, key, values, (size_t)classes);
+    free(values);
+    return status;
 }
 
 void lk_term_set_free(lk_term_set *set)

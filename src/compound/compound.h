@@ -19,6 +19,7 @@ typedef struct lk_term_set {
     char labels[LK_TERM_SET_MAX][96];   /* "loss 'dice_ce', term 2 (cross_entropy)" */
     lk_tensor per_class[2];                   /* input 0, and the target like input 0 */
     void *owned_target;                       /* the one-hot target, when built */
+    double offset;                            /* a constant added to the sum */
 } lk_term_set;
 
 /* Appends the term weight x desc, whose parameters start from desc's
@@ -37,10 +38,16 @@ lk_status lk_term_set_add(lk_term_set *set, const lk_call *call, const lk_loss_d
 lk_status lk_term_set_per_class_target(lk_term_set *set, const lk_call *call,
                                        int materialize);
 
+/* Sets the list parameter key of a term to C values: class 0's, then the
+ * same value for every other class (the background/foreground split of the
+ * unified focal loss, say). */
+lk_status lk_term_params_split(lk_params *params, const char *key, int64_t classes, double first,
+                               double rest);
+
 /* The terms' check (lk_terms_check) on the call's inputs. */
 lk_status lk_term_set_check(const lk_term_set *set, const lk_call *call);
 
-/* The weighted sum into the call's loss and gradients. */
+/* The weighted sum, plus the offset, into the call's loss and gradients. */
 lk_status lk_term_set_run(const lk_term_set *set, const lk_call *call);
 
 void lk_term_set_free(lk_term_set *set);

@@ -278,3 +278,145 @@ def test_compute_errors_name_the_term(generator):
     target[1, 2, 3] = 9
     with pytest.raises(losskit.LosskitError, match=r"term 2 \(focal\) at position 22 .*target\[1, 2, 3\] = 9"):
         lkt.combine("dice:ignore_index=9 + focal")(logits, target)
+
+
+# ------------------------------------------------------------ Unified focal (Yeung et al.)
+
+def unified_focal_reference(probs, onehot, variant, weight, delta, gamma, smooth, valid=None, batch=False):
+    """The authors' code (github.com/mlyg/unified-focal-loss, loss_functions.py)
+    in torch, channels first, class 0 the background and every other class a
+    foreground as their channel 1, without their clipping of p."""
+    if valid is not None:
+        mask = valid.unsqueeze(1).to(probs.dtype)
+        probs_for_sums, onehot = probs * mask, onehot * mask
+    else:
+        mask, probs_for_sums = torch.ones_like(probs[:, :1]), probs
+    axis = tuple(range(2, probs.dim()))
+    sums = (lambda v: v.sum(axis).sum(0, keepdim=True)) if batch else (lambda v: v.sum(axis))
+    tp = sums(onehot * probs_for_sums)
+    fn = sums(onehot * (1 - probs_for_sums) * mask)
+    fp = sums((1 - onehot) * probs_for_sums * mask)
+    tversky = (tp + smooth) / (tp + delta * fn + (1 - delta) * fp + smooth)
+    back_dice = 1 - tversky[:, 0]
+    if variant == "symmetric":
+        back_dice = back_dice * torch.pow(1 - tversky[:, 0], -gamma)
+    fore_dice = (1 - tversky[:, 1:]) * torch.pow(1 - tversky[:, 1:], -gamma)
+    ftl = torch.cat([back_dice.unsqueeze(1), fore_dice], 1).mean()
+    cross_entropy = -onehot * torch.log(probs)
+    back_ce = (1 - delta) * torch.pow(1 - probs[:, 0], gamma) * cross_entropy[:, 0]
+    fore_ce = delta * cross_entropy[:, 1:]
+    if variant == "symmetric":
+        fore_ce = fore_ce * torch.pow(1 - probs[:, 1:], gamma)
+    per_pixel = back_ce + fore_ce.sum(1)
+    if valid is not None:
+        fl = (per_pixel * valid).sum() / valid.sum()
+    else:
+        fl = per_pixel.mean()
+    return weight * ftl + (1 - weight) * fl
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 7, 6), (2, 4, 5, 6), (2, 3, 4, 3, 5)])
+@pytest.mark.parametrize("variant", ["asymmetric", "symmetric"])
+@pytest.mark.parametrize("options", [
+    {},
+    {"lambda_ftl": 0.2, "delta": 0.7, "gamma": 0.75},
+    {"lambda_ftl": 0.9, "delta": 0.3, "gamma": 0.0, "smooth": 1.0, "batch": True},
+])
+@pytest.mark.parametrize("target_kind", ["labels", "dense", "ignored"])
+def test_unified_focal_matches_the_authors_code(shape, variant, options, target_kind, generator):
+    logits = logits_like(shape, torch.float64, generator, scale=2.0)
+    ignore = 255 if target_kind == "ignored" else None
+    labels = labels_for(shape, generator, ignore_index=ignore)
+    valid = labels != 255 if ignore else None
+    onehot = torch.nn.functional.one_hot(torch.where(labels == 255, 0, labels), shape[1]).movedim(-1, 1).double()
+    target = onehot if target_kind == "dense" else labels
+    settings = {"lambda_ftl": 0.5, "delta": 0.6, "gamma": 0.5, "smooth": 1e-7, "batch": False, **options}
+    ours = lkt.UnifiedFocalLoss(variant=variant, ignore_index=255 if ignore else -100, **settings)
+
+    def reference(x, y):
+        return unified_focal_reference(torch.softmax(x, 1), onehot, variant, settings["lambda_ftl"], settings["delta"],
+                                       settings["gamma"], settings["smooth"], valid, settings["batch"])
+
+    check_against(ours, reference, logits, target, what=f"unified_focal {variant} {options} {target_kind}")
+
+
+def test_unified_focal_binary_equals_the_authors_two_channel_code(generator):
+    """The authors' functions as written (two channels, clipping at 1e-7),
+    on probabilities well inside the clipping range."""
+    shape = (2, 2, 8, 8)
+    logits = logits_like(shape, torch.float64, generator, scale=2.0)
+    labels = labels_for(shape, generator)
+    onehot = torch.nn.functional.one_hot(labels, 2).movedim(-1, 1).double()
+
+    def asym_unified_focal(x, y, weight=0.5, delta=0.6, gamma=0.5):
+        p = torch.softmax(x, 1).clamp(1e-7, 1 - 1e-7)
+        tp, fn, fp = [v.sum((2, 3)) for v in (onehot * p, onehot * (1 - p), (1 - onehot) * p)]
+        dice_class = (tp + 1e-7) / (tp + delta * fn + (1 - delta) * fp + 1e-7)
+        back_dice = 1 - dice_class[:, 0]
+        fore_dice = (1 - dice_class[:, 1]) * torch.pow(1 - dice_class[:, 1], -gamma)
+        ftl = torch.stack([back_dice, fore_dice], -1).mean()
+        cross_entropy = -onehot * torch.log(p)
+        back_ce = (1 - delta) * torch.pow(1 - p[:, 0], gamma) * cross_entropy[:, 0]
+        fore_ce = delta * cross_entropy[:, 1]
+        fl = torch.stack([back_ce, fore_ce], -1).sum(-1).mean()
+        return weight * ftl + (1 - weight) * fl
+
+    check_against(lkt.UnifiedFocalLoss(), asym_unified_focal, logits, labels, what="unified focal, binary")
+
+
+# ------------------------------------------------------------ SegLossBias (ce_region_size)
+
+def region_size_reference(x, labels, penalty, weight_size, ignore_index=255, class_weight=None, smooth=1e-10):
+    """The reference code (github.com/by-liu/SegLossBias, CrossEntropyWithL1 /
+    CrossEntropyWithKL, multiclass mode, the nnU-Net version's proportions) in torch."""
+    ce = torch.nn.functional.cross_entropy(x, labels, weight=class_weight, ignore_index=ignore_index)
+    valid = (labels >= 0) & (labels != ignore_index)
+    onehot = torch.nn.functional.one_hot(torch.where(valid, labels, 0), x.shape[1]).movedim(-1, 1).to(x.dtype)
+    mask = valid.unsqueeze(1).to(x.dtype)
+    axis = tuple(range(2, x.dim()))
+    cardinality = valid.sum(tuple(range(1, valid.dim()))).unsqueeze(1).to(x.dtype)
+    truth = ((onehot * mask).sum(axis) + smooth) / (cardinality + smooth)
+    predicted = ((torch.softmax(x, 1) * mask).sum(axis) + smooth) / (cardinality + smooth)
+    if penalty == "l1":
+        regularizer = (predicted - truth).abs().mean()
+    else:
+        regularizer = (truth * torch.log(truth / predicted)).sum(1).mean()
+    return ce + weight_size * regularizer
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 7, 6), (2, 3, 4, 3, 5), (4, 2, 9)])
+@pytest.mark.parametrize("penalty", ["l1", "kl"])
+@pytest.mark.parametrize("options", [{}, {"lambda_size": 3.0, "weighted": True}, {"lambda_size": 0.3, "smooth": 1e-3}])
+def test_ce_region_size_matches_the_reference_code(shape, penalty, options, generator):
+    options = dict(options)
+    logits = logits_like(shape, torch.float64, generator)
+    labels = labels_for(shape, generator, ignore_index=255)
+    class_weight = torch.linspace(0.5, 2, shape[1], dtype=torch.float64) if options.pop("weighted", False) else None
+    ours = lkt.CeRegionSizeLoss(penalty=penalty, weight=None if class_weight is None else class_weight.tolist(),
+                                **options)
+    check_against(ours, lambda x, y: region_size_reference(x, y, penalty, options.get("lambda_size", 1.0), 255,
+                                                           class_weight, options.get("smooth", 1e-10)),
+                  logits, labels, what=f"ce_region_size {penalty} {options}")
+
+
+@pytest.mark.parametrize("penalty", ["l1", "kl"])
+def test_ce_region_size_two_channels_is_the_binary_mode(penalty, generator):
+    """The reference's binary mode on one logit x is ours on [0, x]."""
+    x = logits_like((3, 1, 6, 5), torch.float64, generator)
+    mask = (torch.rand((3, 6, 5), generator=generator) < 0.3).long()
+
+    def binary_reference(logit, y):
+        ce = torch.nn.functional.binary_cross_entropy_with_logits(logit, y.unsqueeze(1).double())
+        truth = (y.sum((1, 2)).double() + 1e-10) / (30 + 1e-10)
+        predicted = (torch.sigmoid(logit)[:, 0].sum((1, 2)) + 1e-10) / (30 + 1e-10)
+        if penalty == "l1":
+            return ce + (predicted - truth).abs().mean()
+        kl = truth * torch.log(truth / predicted) + (1 - truth) * torch.log((1 - truth) / (1 - predicted))
+        return ce + kl.mean()
+
+    ours = lkt.CeRegionSizeLoss(penalty=penalty)
+    value, grad = value_and_grad(lambda logit, y: ours(torch.cat([torch.zeros_like(logit), logit], 1), y), x, mask)
+    ref_value, ref_grad = value_and_grad(binary_reference, x, mask)
+    # an identity of the formulas, not of the arithmetic: a few ulps apart
+    torch.testing.assert_close(value, ref_value, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-10, atol=1e-13)
