@@ -420,3 +420,99 @@ def test_ce_region_size_two_channels_is_the_binary_mode(penalty, generator):
     # an identity of the formulas, not of the arithmetic: a few ulps apart
     torch.testing.assert_close(value, ref_value, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(grad, ref_grad, rtol=1e-10, atol=1e-13)
+
+
+# ------------------------------------------------------------ Combo (Taghanaki et al.)
+
+def combo_reference(p, t, alpha, beta, smooth, batch):
+    """The paper's formula: alpha L_wbce - (1 - alpha) DSC, the Dice
+    coefficient of each channel over the batch (or each image), averaged."""
+    wbce = -(beta * t * torch.log(p) + (1 - beta) * (1 - t) * torch.log(1 - p)).mean()
+    axis = tuple(range(2, p.dim()))
+    if batch:
+        axis = (0,) + axis
+    dsc = ((2 * (p * t).sum(axis) + smooth) / (p.sum(axis) + t.sum(axis) + smooth)).mean()
+    return alpha * wbce - (1 - alpha) * dsc
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 7, 6), (2, 3, 5, 4), (2, 2, 3, 4, 3)])
+@pytest.mark.parametrize("options", [{}, {"alpha": 0.3, "beta": 0.8}, {"alpha": 0.7, "beta": 0.1, "smooth": 0.01,
+                                                                       "batch": False}])
+@pytest.mark.parametrize("activation", ["sigmoid", "none"])
+def test_combo_matches_the_paper(shape, options, activation, generator):
+    settings = {"alpha": 0.5, "beta": 0.5, "smooth": 1.0, "batch": True, **options}
+    x = logits_like(shape, torch.float64, generator)
+    if activation == "none":
+        x = torch.sigmoid(x)
+    if shape[1] == 1:
+        labels = (torch.rand((shape[0],) + shape[2:], generator=generator) < 0.4).long()
+        t = labels.unsqueeze(1).double()
+    else:
+        labels = labels_for(shape, generator)
+        t = torch.nn.functional.one_hot(labels, shape[1]).movedim(-1, 1).double()
+    ours = lkt.ComboLoss(activation=activation, **options)
+
+    def reference(z, y):
+        p = torch.sigmoid(z) if activation == "sigmoid" else z
+        return combo_reference(p, t, settings["alpha"], settings["beta"], settings["smooth"], settings["batch"])
+
+    check_against(ours, reference, x, labels, what=f"combo {activation} {options}")
+    check_against(ours, reference, x, t, what=f"combo dense {activation} {options}")
+
+
+# ------------------------------------------------------------ Exponential logarithmic (Wong et al.)
+
+def exp_log_reference(x, labels, settings, activation="softmax", ignore_index=None):
+    p = torch.softmax(x, 1) if activation == "softmax" else x
+    classes = x.shape[1]
+    valid = labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
+    safe = torch.where(valid, labels, 0)
+    g = torch.nn.functional.one_hot(safe, classes).movedim(-1, 1).to(x.dtype) * valid.unsqueeze(1)
+    mask = valid.unsqueeze(1).to(x.dtype)
+    axis = tuple(range(2, x.dim()))
+    if settings["batch"]:
+        axis = (0,) + axis
+    dice = (2 * (p * g * mask).sum(axis) + settings["smooth"]) / ((p * mask).sum(axis) + g.sum(axis)
+                                                                  + settings["smooth"])
+    if not settings["include_background"]:
+        dice = dice[..., 1:]
+    l_dice = torch.pow(-torch.log(dice), settings["gamma_dice"]).mean()
+    weight = torch.as_tensor(settings["weight"] or [1.0] * classes, dtype=x.dtype)
+    log_p_y = torch.log(torch.gather(p, 1, safe.unsqueeze(1))).squeeze(1)
+    per_pixel = weight[safe] * torch.pow(-log_p_y, settings["gamma_cross"])
+    l_cross = per_pixel[valid].sum() / valid.sum()
+    return settings["w_dice"] * l_dice + settings["w_cross"] * l_cross
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 7, 6), (2, 4, 3, 4, 3), (5, 2, 9)])
+@pytest.mark.parametrize("options", [
+    {},
+    {"gamma_dice": 1.0, "gamma_cross": 1.0, "w_dice": 0.5, "w_cross": 0.5},
+    {"gamma_dice": 2.0, "gamma_cross": 0.5, "weighted": True, "batch": True},
+    {"include_background": False, "ignored": True, "smooth": 0.5},
+])
+@pytest.mark.parametrize("activation", ["softmax", "none"])
+def test_exp_log_matches_the_paper(shape, options, activation, generator):
+    options = dict(options)
+    ignored = options.pop("ignored", False)
+    weighted = options.pop("weighted", False)
+    settings = {"w_dice": 0.8, "w_cross": 0.2, "gamma_dice": 0.3, "gamma_cross": 0.3, "smooth": 1.0,
+                "batch": False, "include_background": True, "weight": None, **options}
+    if weighted:
+        settings["weight"] = options["weight"] = [0.5 + c for c in range(shape[1])]
+    x = logits_like(shape, torch.float64, generator)
+    if activation == "none":
+        x = torch.softmax(x, 1)
+    labels = labels_for(shape, generator, ignore_index=255 if ignored else None)
+    ours = lkt.ExpLogLoss(activation=activation, ignore_index=255 if ignored else -100, **options)
+    check_against(ours, lambda z, y: exp_log_reference(z, y, settings, activation, 255 if ignored else None),
+                  x, labels, what=f"exp_log {activation} {options}")
+
+
+def test_exp_log_dense_one_hot_equals_labels(generator):
+    shape = (2, 3, 6, 5)
+    x = logits_like(shape, torch.float64, generator)
+    labels = labels_for(shape, generator)
+    onehot = torch.nn.functional.one_hot(labels, 3).movedim(-1, 1).double()
+    ours = lkt.ExpLogLoss(weight=[0.5, 2.0, 1.0], gamma_cross=0.7)
+    check_against(ours, lambda z, y: ours(z, labels), x, onehot, what="exp_log dense = labels")
