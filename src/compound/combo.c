@@ -124,30 +124,15 @@ static lk_status combo_terms(const lk_call *call, lk_term_set *set, int material
 
 static lk_status combo_check(const lk_call *call)
 {
-    lk_term_set set = {0};
-    lk_status status = combo_terms(call, &set, 0);
-    if (status == LK_OK) status = lk_term_set_check(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_check(call, combo_terms);
 }
 
 static lk_status combo_compute(const lk_call *call)
 {
-    lk_term_set set = {0};
-    lk_status status = combo_terms(call, &set, 1);
-    if (status == LK_OK) status = lk_term_set_run(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_compute(call, combo_terms);
 }
 
-static const lk_input_info combo_inputs[] = {
-    {"input", "scores (N, C, *spatial): logits, or probabilities with activation=none",
-     LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1},
-    {"target",
-     "class indices (N, *spatial) or (N, 1, *spatial) (a 0/1 mask with one channel); or "
-     "per-class targets in [0, 1] shaped like input",
-     LK_DTYPES_LABEL | LK_DTYPES_FLOAT, LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0},
-};
+static const lk_input_info combo_inputs[] = {LK_INPUT_SCORES, LK_INPUT_REGION_TARGET};
 
 static const lk_param_info combo_params[P_COUNT] = {
     [P_ALPHA] = {"alpha", LK_PARAM_FLOAT, "0.5", 0, 1, 0, NULL,

@@ -126,3 +126,21 @@ void lk_term_set_free(lk_term_set *set)
     free(set->owned_target);
     memset(set, 0, sizeof *set);
 }
+
+lk_status lk_compound_loss_check(const lk_call *call, lk_term_builder build)
+{
+    lk_term_set set = {0};
+    lk_status status = build(call, &set, 0);
+    if (status == LK_OK) status = lk_term_set_check(&set, call);
+    lk_term_set_free(&set);
+    return status;
+}
+
+lk_status lk_compound_loss_compute(const lk_call *call, lk_term_builder build)
+{
+    lk_term_set set = {0};
+    lk_status status = build(call, &set, 1);
+    if (status == LK_OK) status = lk_term_set_run(&set, call);
+    lk_term_set_free(&set);
+    return status;
+}

@@ -52,4 +52,13 @@ lk_status lk_term_set_run(const lk_term_set *set, const lk_call *call);
 
 void lk_term_set_free(lk_term_set *set);
 
+/* Builds a compound loss's terms for a call (materialize as in
+ * lk_term_set_per_class_target). */
+typedef lk_status (*lk_term_builder)(const lk_call *call, lk_term_set *set, int materialize);
+
+/* The check and the compute of a compound loss made of the terms build
+ * gives: build them (headers only for the check), then check or run them. */
+lk_status lk_compound_loss_check(const lk_call *call, lk_term_builder build);
+lk_status lk_compound_loss_compute(const lk_call *call, lk_term_builder build);
+
 #endif

@@ -125,20 +125,12 @@ static lk_status dice_ce_check(const lk_call *call)
                        "(%lld, CrossEntropyLoss's weight; the Dice term drops class 0's with "
                        "include_background=false)",
                        count, (long long)call->classes);
-    lk_term_set set = {0};
-    lk_status status = dice_ce_terms(call, &set, 0);
-    if (status == LK_OK) status = lk_term_set_check(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_check(call, dice_ce_terms);
 }
 
 static lk_status dice_ce_compute(const lk_call *call)
 {
-    lk_term_set set = {0};
-    lk_status status = dice_ce_terms(call, &set, 1);
-    if (status == LK_OK) status = lk_term_set_run(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_compute(call, dice_ce_terms);
 }
 
 /* ------------------------------------------------------------ dice_focal */
@@ -196,30 +188,19 @@ static lk_status dice_focal_check(const lk_call *call)
                        "class kept (%lld%s)",
                        count, (long long)kept,
                        first_class(call) ? ", class 0 left out by include_background=false" : "");
-    lk_term_set set = {0};
-    lk_status status = dice_focal_terms(call, &set, 0);
-    if (status == LK_OK) status = lk_term_set_check(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_check(call, dice_focal_terms);
 }
 
 static lk_status dice_focal_compute(const lk_call *call)
 {
-    lk_term_set set = {0};
-    lk_status status = dice_focal_terms(call, &set, 1);
-    if (status == LK_OK) status = lk_term_set_run(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_compute(call, dice_focal_terms);
 }
 
 /* ------------------------------------------------------------ descriptions */
 
 static const lk_input_info dice_compound_inputs[] = {
     {"input", "logits (N, C, *spatial)", LK_DTYPES_FLOAT, LK_SHAPE_SCORES, LK_DOMAIN_SCORES, 1},
-    {"target",
-     "class indices (N, *spatial) or (N, 1, *spatial) (a 0/1 mask with one channel); or "
-     "per-class targets in [0, 1] shaped like input",
-     LK_DTYPES_LABEL | LK_DTYPES_FLOAT, LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0},
+    LK_INPUT_REGION_TARGET,
 };
 
 #define DICE_COMPOUND_PARAMS(lambda_name, lambda_doc)                                       \

@@ -202,8 +202,9 @@ static const lk_loss_desc exp_log_cross = {
 enum { P_W_DICE, P_W_CROSS, P_GAMMA_DICE, P_GAMMA_CROSS, P_SMOOTH, P_WEIGHT, P_INCLUDE_BACKGROUND,
        P_BATCH, P_IGNORE_INDEX, P_ACTIVATION, P_COUNT };
 
-static lk_status exp_log_terms(const lk_call *call, lk_term_set *set)
+static lk_status exp_log_terms(const lk_call *call, lk_term_set *set, int materialize)
 {
+    (void)materialize; /* every term reads the target as given */
     static const char *const dice_skip[] = {"weight", NULL};
     static const char *const cross_skip[] = {"include_background", NULL};
     lk_params *dice = NULL, *cross = NULL;
@@ -221,20 +222,12 @@ static lk_status exp_log_terms(const lk_call *call, lk_term_set *set)
 static lk_status exp_log_check(const lk_call *call)
 {
     lk_status status = lk_check_class_list(call, P_WEIGHT, 0);
-    lk_term_set set = {0};
-    if (status == LK_OK) status = exp_log_terms(call, &set);
-    if (status == LK_OK) status = lk_term_set_check(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return status == LK_OK ? lk_compound_loss_check(call, exp_log_terms) : status;
 }
 
 static lk_status exp_log_compute(const lk_call *call)
 {
-    lk_term_set set = {0};
-    lk_status status = exp_log_terms(call, &set);
-    if (status == LK_OK) status = lk_term_set_run(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_compute(call, exp_log_terms);
 }
 
 static const lk_param_info exp_log_params[P_COUNT] = {

@@ -123,8 +123,9 @@ static const lk_loss_desc size_kl = {
 enum { P_PENALTY, P_LAMBDA_SIZE, P_SMOOTH, P_WEIGHT, P_IGNORE_INDEX, P_ACTIVATION, P_COUNT };
 enum { PENALTY_L1 = 0, PENALTY_KL = 1 };
 
-static lk_status region_size_terms(const lk_call *call, lk_term_set *set)
+static lk_status region_size_terms(const lk_call *call, lk_term_set *set, int materialize)
 {
+    (void)materialize; /* every term reads the target as given */
     const lk_loss_desc *size = lk_param_choice(call->params, P_PENALTY) == PENALTY_KL ? &size_kl : &size_l1;
     lk_status status = lk_term_set_add(set, call, &lk_loss_cross_entropy, 1, NULL, NULL);
     if (status == LK_OK)
@@ -134,20 +135,12 @@ static lk_status region_size_terms(const lk_call *call, lk_term_set *set)
 
 static lk_status region_size_check(const lk_call *call)
 {
-    lk_term_set set = {0};
-    lk_status status = region_size_terms(call, &set);
-    if (status == LK_OK) status = lk_term_set_check(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_check(call, region_size_terms);
 }
 
 static lk_status region_size_compute(const lk_call *call)
 {
-    lk_term_set set = {0};
-    lk_status status = region_size_terms(call, &set);
-    if (status == LK_OK) status = lk_term_set_run(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_compute(call, region_size_terms);
 }
 
 static const lk_input_info region_size_inputs[] = {LK_INPUT_SCORES, LK_INPUT_REGION_TARGET};

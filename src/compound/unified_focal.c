@@ -96,8 +96,9 @@ static lk_status add_focal(lk_term_set *set, const lk_call *call, const unified_
     return status;
 }
 
-static lk_status unified_terms(const lk_call *call, lk_term_set *set)
+static lk_status unified_terms(const lk_call *call, lk_term_set *set, int materialize)
 {
+    (void)materialize; /* every term reads the target as given */
     unified_settings u = {lk_param_float(call->params, P_LAMBDA_FTL),
                           lk_param_float(call->params, P_DELTA),
                           lk_param_float(call->params, P_GAMMA),
@@ -124,20 +125,12 @@ static lk_status unified_check(const lk_call *call)
         return lk_fail(LK_EPARAM, "loss 'unified_focal': input '%s' has %lld class; it needs 2 or "
                                   "more (class 0 is the background)",
                        call->desc->inputs[0].name, (long long)call->classes);
-    lk_term_set set = {0};
-    lk_status status = unified_terms(call, &set);
-    if (status == LK_OK) status = lk_term_set_check(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_check(call, unified_terms);
 }
 
 static lk_status unified_compute(const lk_call *call)
 {
-    lk_term_set set = {0};
-    lk_status status = unified_terms(call, &set);
-    if (status == LK_OK) status = lk_term_set_run(&set, call);
-    lk_term_set_free(&set);
-    return status;
+    return lk_compound_loss_compute(call, unified_terms);
 }
 
 static const lk_input_info unified_inputs[] = {
