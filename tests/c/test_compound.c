@@ -145,6 +145,36 @@ static void test_spec_errors(void)
     CHECK_STATUS(lk_compound_parse(NULL, &sum), LK_EINVAL);
 }
 
+/* Every one-character insertion and deletion of a valid spec parses or
+ * fails cleanly (the sanitizer build runs this too); a failure leaves a
+ * message that names a term. */
+static void test_mutated_specs_never_crash(void)
+{
+    static const char base[] = "dice:smooth_nr=1e+2,weight=[0.5,2,1] + 0.5*focal:gamma=2";
+    static const char alphabet[] = "+*:=,[]. e-0x_";
+    char spec[sizeof base + 1];
+    size_t length = strlen(base);
+    for (size_t at = 0; at <= length; at++) {
+        for (size_t a = 0; a < sizeof alphabet - 1; a++) {
+            memcpy(spec, base, at);
+            spec[at] = alphabet[a];
+            memcpy(spec + at + 1, base + at, length - at + 1);
+            lk_compound *sum = NULL;
+            lk_status status = lk_compound_parse(spec, &sum);
+            CHECK_MSG(status == LK_OK || strstr(lk_last_error(), "term "), "'%s': %s", spec, lk_last_error());
+            CHECK_MSG((status == LK_OK) == (sum != NULL), "'%s': status and result disagree", spec);
+            lk_compound_destroy(sum);
+        }
+        if (at == length) break;
+        memcpy(spec, base, at);
+        memcpy(spec + at, base + at + 1, length - at);
+        lk_compound *sum = NULL;
+        lk_status status = lk_compound_parse(spec, &sum);
+        CHECK_MSG(status == LK_OK || strstr(lk_last_error(), "term "), "'%s': %s", spec, lk_last_error());
+        lk_compound_destroy(sum);
+    }
+}
+
 static void test_compute_errors_name_the_term(void)
 {
     batch b;
@@ -208,6 +238,7 @@ int main(int argc, char **argv)
         {"named_compounds_are_sums", test_named_compounds_are_sums},
         {"exponents_and_lists_do_not_split", test_exponents_and_lists_do_not_split},
         {"spec_errors", test_spec_errors},
+        {"mutated_specs_never_crash", test_mutated_specs_never_crash},
         {"compute_errors_name_the_term", test_compute_errors_name_the_term},
         {"threads_bit_identical", test_threads_bit_identical},
     };
