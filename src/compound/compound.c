@@ -99,14 +99,8 @@ lk_status lk_term_set_check(const lk_term_set *set, const lk_call *call)
 
 lk_status lk_term_set_run(const lk_term_set *set, const lk_call *call)
 {
-    lk_status status = lk_terms_compute(set->terms, set->count, call->inputs, call->desc->n_inputs,
-                                        call->loss, call->grads, call->ctx);
-    if (status != LK_OK || set->offset == 0) return status;
-    if (call->loss->dtype == LK_F32)
-        *(float *)call->loss->data = (float)((double)*(float *)call->loss->data + set->offset);
-    else
-        *(double *)call->loss->data += set->offset;
-    return LK_OK;
+    return lk_terms_compute(set->terms, set->count, set->offset, call->inputs, call->desc->n_inputs,
+                            call->loss, call->grads, call->ctx);
 }
 
 lk_status lk_term_params_split(lk_params *params, const char *key, int64_t classes, double first,

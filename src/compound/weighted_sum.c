@@ -339,6 +339,6 @@ lk_status lk_compound_compute(const lk_compound *compound, const lk_tensor *inpu
 {
     lk_status status = check_call(compound, inputs, n_inputs);
     if (status != LK_OK) return status;
-    return lk_terms_compute(compound->terms, compound->n_terms, inputs, n_inputs, loss, grads,
+    return lk_terms_compute(compound->terms, compound->n_terms, 0, inputs, n_inputs, loss, grads,
                             ctx ? ctx : lk_default_context());
 }

@@ -125,9 +125,9 @@ static lk_status check_loss_tensor(const lk_tensor *inputs, size_t n_inputs, con
     return LK_OK;
 }
 
-lk_status lk_terms_compute(const lk_term *terms, size_t n_terms, const lk_tensor *inputs,
-                           size_t n_inputs, const lk_tensor *loss, const lk_tensor *grads,
-                           lk_context *ctx)
+lk_status lk_terms_compute(const lk_term *terms, size_t n_terms, double offset,
+                           const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
+                           const lk_tensor *grads, lk_context *ctx)
 {
     lk_status status = lk_terms_check(terms, n_terms, inputs, n_inputs);
     if (status == LK_OK) status = check_loss_tensor(inputs, n_inputs, loss);
@@ -136,7 +136,7 @@ lk_status lk_terms_compute(const lk_term *terms, size_t n_terms, const lk_tensor
     lk_tensor scratch[LK_MAX_INPUTS];
     memset(scratch, 0, sizeof scratch);
     if (n_terms > 1) status = make_scratch(grads, n_inputs, scratch);
-    double total = 0;
+    double total = offset;
     for (size_t k = 0; k < n_terms && status == LK_OK; k++) {
         double value_storage = 0;
         lk_tensor value = {&value_storage, inputs[0].dtype, 0, {0}};

@@ -26,15 +26,16 @@ typedef struct lk_term {
                                 term the one-hot form of the labels, say) */
 } lk_term;
 
-/* sum_k weight_k loss_k into loss (a scalar of input 0's dtype), and the
+/* offset + sum_k weight_k loss_k into loss (a scalar of input 0's dtype,
+ * rounded once; offset: a constant of the compound, 0 for most), and the
  * summed gradients into grads (as in lk_loss_compute: NULL, or data NULL,
  * for none). Term 0 writes the gradients in place; each later term writes
  * into one scratch buffer per gradient, added afterwards, element by element
  * (so the result does not depend on the thread count). A term's error is
  * reported with the term's number and loss name in front. */
-lk_status lk_terms_compute(const lk_term *terms, size_t n_terms, const lk_tensor *inputs,
-                           size_t n_inputs, const lk_tensor *loss, const lk_tensor *grads,
-                           lk_context *ctx);
+lk_status lk_terms_compute(const lk_term *terms, size_t n_terms, double offset,
+                           const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
+                           const lk_tensor *grads, lk_context *ctx);
 
 /* Checks, without reading tensor data, that every term accepts the inputs
  * and reduces them to a scalar. */
