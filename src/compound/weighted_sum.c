@@ -140,8 +140,8 @@ static lk_status parse_term(lk_compound *sum, size_t k, size_t begin, size_t end
     lk_status status = LK_OK;
     const lk_loss_desc *desc = NULL;
     if (!valid_name(name))
-        status = lk_fail(LK_EPARAM, "expected a loss name (letters, digits, '_') %s, got '%s'",
-                         star ? "after '*'" : "", name);
+        status = lk_fail(LK_EPARAM, "expected a loss name (letters, digits, '_')%s, got '%s'",
+                         star ? " after '*'" : "", name);
     else if (!(desc = lk_loss_find(name)))
         status = LK_ENOTFOUND;
     free(name);
