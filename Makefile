@@ -76,6 +76,7 @@ bench: package
 	$(VENV_PY) bench/bench_overhead.py
 	$(VENV_PY) bench/bench_pixel.py
 	$(VENV_PY) bench/bench_region.py
+	$(VENV_PY) bench/bench_compound.py
 	$(VENV_PY) bench/bench_distance.py
 	$(VENV_PY) bench/bench_boundary.py
 	$(VENV_PY) bench/bench_boundary_erosion.py

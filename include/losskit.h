@@ -645,6 +645,69 @@ LK_API lk_status lk_self_adjusting_update(lk_self_adjusting_state *state, const 
  * self_adjusting_smooth_l1 loss's beta). */
 LK_API lk_status lk_self_adjusting_beta(const lk_self_adjusting_state *state, double *beta);
 
+/* ------------------------------------------------------------------------
+ * Weighted sums of losses
+ * ------------------------------------------------------------------------
+ *
+ * A sum of registered losses, each with its parameters and a weight, written
+ * as a spec:
+ *
+ *     "dice:smooth_nr=1 + 0.5*focal:gamma=2"
+ *
+ *   spec   = term { "+" term }
+ *   term   = [ weight "*" ] name [ ":" params ]
+ *   weight = a finite number (strtod's form; default 1)
+ *   params = lk_params_parse's "key=value,..." (lists in brackets)
+ *
+ * Spaces around the pieces are allowed. A "+" inside brackets or in an
+ * exponent ("smooth_nr=1e+5") does not split terms. The loss is
+ * sum_k weight_k loss_k(inputs), and the gradient of each input the
+ * weighted sum of the terms' gradients. Every term takes the same inputs:
+ * the terms must have as many input slots, each with the same shape rule
+ * and a common dtype (dice + cross_entropy: yes; dice +
+ * binary_cross_entropy: no, the latter takes scores of any shape); an input
+ * is differentiable when it is for every term. Every term must reduce to a
+ * scalar (reduction mean or sum): the loss is a scalar.
+ *
+ * A single loss, "focal:gamma=2", is a sum of one term, so a tool (the CLI's
+ * eval, say) can take any spec through this API. */
+
+typedef struct lk_compound lk_compound;
+
+/* Parses spec into *out (free with lk_compound_destroy). Failures
+ * (LK_EPARAM, or LK_ENOTFOUND for an unknown loss) leave *out NULL and a
+ * message naming the term, its position in the spec (0-based character
+ * offset) and the cause: an unknown loss, a bad weight, a bad parameter,
+ * an empty term (a dangling "+"), reduction=none, or terms whose inputs
+ * differ. */
+LK_API lk_status lk_compound_parse(const char *spec, lk_compound **out);
+LK_API void lk_compound_destroy(lk_compound *compound);
+
+/* The terms: loss, parameters and weight of term i (NULL / 0 when i is out
+ * of range). */
+LK_API size_t lk_compound_term_count(const lk_compound *compound);
+LK_API const lk_loss_desc *lk_compound_term_loss(const lk_compound *compound, size_t i);
+LK_API const lk_params *lk_compound_term_params(const lk_compound *compound, size_t i);
+LK_API double lk_compound_term_weight(const lk_compound *compound, size_t i);
+
+/* The input slots every term shares (the first term's names and docs, the
+ * dtypes every term accepts, differentiable where every term is). */
+LK_API size_t lk_compound_input_count(const lk_compound *compound);
+LK_API const lk_input_info *lk_compound_input(const lk_compound *compound, size_t i);
+
+/* The loss tensor: a scalar of input 0's dtype. Validates the inputs for
+ * every term, as lk_loss_output_shape does, without reading tensor data. */
+LK_API lk_status lk_compound_output_shape(const lk_compound *compound, const lk_tensor *inputs,
+                                          size_t n_inputs, lk_tensor *out);
+
+/* The weighted sum and its gradients, with lk_loss_compute's arguments and
+ * rules (grads NULL, or data NULL, where not wanted). An error inside a term
+ * names the term ("term 2 (focal) at position 7 of '...'"). Deterministic
+ * for any thread count, as every term is. */
+LK_API lk_status lk_compound_compute(const lk_compound *compound, const lk_tensor *inputs,
+                                     size_t n_inputs, const lk_tensor *loss,
+                                     const lk_tensor *grads, lk_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -27,9 +28,11 @@ import numpy as np
 from . import _native
 
 __all__ = [
+    "Compound",
     "DynamicBeta",
     "Loss",
     "SelfAdjustingBeta",
+    "combine",
     "LosskitError",
     "UnknownLossError",
     "detection",
@@ -172,7 +175,43 @@ def _param_text(param: Dict[str, Any], value: Any) -> str:
     return str(value)
 
 
-class Loss:
+class _Runner:
+    """What Loss and Compound share: calling them on arrays. Subclasses set
+    name, input_names and differentiable, and define output_shape and
+    compute_raw."""
+
+    name: str
+    input_names: Tuple[str, ...]
+    differentiable: Tuple[bool, ...]
+
+    def _inputs(self, arrays: Sequence[Any]):
+        """The arrays as contiguous NumPy arrays, and the lk_tensor array over them."""
+        names = self.input_names
+        if len(arrays) != len(names):
+            raise TypeError(f"loss '{self.name}' takes {len(names)} inputs ({', '.join(names)}); got {len(arrays)}")
+        arrays = [_as_array(a, name) for a, name in zip(arrays, names)]
+        inputs = (_native.Tensor * len(arrays))()
+        for slot, array in zip(inputs, arrays):
+            _fill_array(slot, array)
+        return arrays, inputs
+
+    def __call__(self, *arrays: Any, grad: bool = True, threads: Optional[int] = None):
+        arrays, inputs = self._inputs(arrays)
+        shape, dtype = self.output_shape(inputs, tuple((a.shape, a.dtype) for a in arrays))
+        value = np.empty(shape, dtype=_native.DTYPE_NAMES[dtype])
+        loss = _native.Tensor()
+        _fill_array(loss, value)
+        gradients: List[Optional[np.ndarray]] = [None] * len(arrays)
+        grads = (_native.Tensor * len(arrays))()
+        for k, (differentiable, array) in enumerate(zip(self.differentiable, arrays)):
+            if grad and differentiable:
+                gradients[k] = np.empty_like(array)
+                _fill_array(grads[k], gradients[k])
+        self.compute_raw(inputs, loss, grads, _call_threads(threads))
+        return (value[()] if value.ndim == 0 else value), tuple(gradients)
+
+
+class Loss(_Runner):
     """A loss of the registry with its parameters set; call it on arrays.
 
     ``Loss("focal", gamma=2.0, alpha=[0.25])(logits, labels)`` returns
@@ -225,8 +264,11 @@ class Loss:
         return self
 
     @classmethod
-    def from_spec(cls, text: str) -> "Loss":
-        """A loss from the command line's form, "focal" or "focal:gamma=2,alpha=[0.25]"."""
+    def from_spec(cls, text: str) -> "Any":
+        """A loss from the command line's form, "focal" or "focal:gamma=2,alpha=[0.25]";
+        a weighted sum, "dice + 0.5*focal:gamma=2", gives a Compound (see combine)."""
+        if _is_sum(text):
+            return combine(text)
         name, _, spec = text.partition(":")
         return cls(name.strip()).set_spec(spec)
 
@@ -285,32 +327,6 @@ class Loss:
             self._output_shapes[key] = result
         return result
 
-    def _inputs(self, arrays: Sequence[Any]):
-        """The arrays as contiguous NumPy arrays, and the lk_tensor array over them."""
-        names = self.input_names
-        if len(arrays) != len(names):
-            raise TypeError(f"loss '{self.name}' takes {len(names)} inputs ({', '.join(names)}); got {len(arrays)}")
-        arrays = [_as_array(a, name) for a, name in zip(arrays, names)]
-        inputs = (_native.Tensor * len(arrays))()
-        for slot, array in zip(inputs, arrays):
-            _fill_array(slot, array)
-        return arrays, inputs
-
-    def __call__(self, *arrays: Any, grad: bool = True, threads: Optional[int] = None):
-        arrays, inputs = self._inputs(arrays)
-        shape, dtype = self.output_shape(inputs, tuple((a.shape, a.dtype) for a in arrays))
-        value = np.empty(shape, dtype=_native.DTYPE_NAMES[dtype])
-        loss = _native.Tensor()
-        _fill_array(loss, value)
-        gradients: List[Optional[np.ndarray]] = [None] * len(arrays)
-        grads = (_native.Tensor * len(arrays))()
-        for k, (differentiable, array) in enumerate(zip(self.differentiable, arrays)):
-            if grad and differentiable:
-                gradients[k] = np.empty_like(array)
-                _fill_array(grads[k], gradients[k])
-        self.compute_raw(inputs, loss, grads, _call_threads(threads))
-        return (value[()] if value.ndim == 0 else value), tuple(gradients)
-
     # the statistics API (losses built on per-class sums) ------------------
     @property
     def has_stats(self) -> bool:
@@ -366,6 +382,94 @@ class Loss:
         _raise_for(_native.lk_loss_backward(self._desc, self._params, inputs, len(inputs), ctypes.byref(ds_tensor),
                                             grads, _context(_call_threads(threads))))
         return tuple(gradients)
+
+
+def _is_sum(text: str) -> bool:
+    """Whether a spec has a weight or several terms: a '*', or a '+' outside
+    brackets that is not an exponent's sign (as the C parser splits terms)."""
+    bare = re.sub(r"\[[^\]]*\]", "", text)
+    bare = re.sub(r"(?<=[0-9.][eE])\+(?=[0-9])", "", bare)
+    return "+" in bare or "*" in bare
+
+
+_SHAPE_RULES = ("scores", "class_target", "like_first", "any", "scalar")
+
+
+class Compound(_Runner):
+    """A weighted sum of registry losses, from a spec (include/losskit.h,
+    "Weighted sums of losses"):
+
+        dice_focal = losskit.combine("dice:smooth_nr=1 + 0.5*focal:gamma=2")
+        value, (grad_logits, _) = dice_focal(logits, labels)
+
+    The loss is sum_k weight_k loss_k(inputs), the gradients the terms'
+    gradients summed with the same weights. Every term takes the same inputs
+    and reduces to a scalar. A bad spec raises LosskitError naming the term,
+    its position in the spec and the cause.
+    """
+
+    def __init__(self, spec: str):
+        handle = ctypes.c_void_p()
+        _raise_for(_native.lk_compound_parse(spec.encode(), ctypes.byref(handle)))
+        self._handle = handle.value
+        self.spec = spec
+        self.name = spec
+        slots = [_native.lk_compound_input(self._handle, i).contents
+                 for i in range(_native.lk_compound_input_count(self._handle))]
+        self.input_names = tuple(slot.name.decode() for slot in slots)
+        self.differentiable = tuple(bool(slot.differentiable) for slot in slots)
+        self.info = {
+            "name": spec,
+            "inputs": [{"name": slot.name.decode(), "doc": slot.doc.decode(),
+                        "dtypes": [n for c, n in _native.DTYPE_NAMES.items() if slot.dtypes & (1 << c)],
+                        "shape": _SHAPE_RULES[slot.shape], "differentiable": bool(slot.differentiable)}
+                       for slot in slots],
+            "stats": None,
+        }
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle:
+            _native.lk_compound_destroy(handle)
+            self._handle = None
+
+    @property
+    def terms(self) -> List[Tuple[float, str, Dict[str, Any]]]:
+        """(weight, loss name, parameters) of each term."""
+        result = []
+        for k in range(_native.lk_compound_term_count(self._handle)):
+            name = _native.lk_loss_name(_native.lk_compound_term_loss(self._handle, k)).decode()
+            params = _native.lk_compound_term_params(self._handle, k)
+            values = {}
+            for param in _BY_NAME[name]["params"]:
+                size = _native.lk_params_get(params, param["name"].encode(), None, 0)
+                buffer = ctypes.create_string_buffer(size + 1)
+                _native.lk_params_get(params, param["name"].encode(), buffer, size + 1)
+                values[param["name"]] = _python_value(param, buffer.value.decode())
+            result.append((_native.lk_compound_term_weight(self._handle, k), name, values))
+        return result
+
+    def output_shape(self, inputs, key: Any = None) -> Tuple[Tuple[int, ...], int]:
+        """((), dtype code): the sum is a scalar of input 0's dtype; validates the inputs."""
+        out = _native.Tensor()
+        _raise_for(_native.lk_compound_output_shape(self._handle, inputs, len(inputs), ctypes.byref(out)))
+        return (), out.dtype
+
+    def compute_raw(self, inputs, loss: "_native.Tensor", grads, threads: Optional[int]) -> None:
+        """Runs the C compute on filled lk_tensor arrays (used by the bindings)."""
+        _raise_for(_native.lk_compound_compute(self._handle, inputs, len(inputs), ctypes.byref(loss), grads,
+                                               _context(threads)))
+
+    def __repr__(self) -> str:
+        return f"Compound({self.spec!r})"
+
+    def __reduce__(self):
+        return (Compound, (self.spec,))
+
+
+def combine(spec: str) -> Compound:
+    """A weighted sum of losses from a spec, "dice:smooth_nr=1 + 0.5*focal:gamma=2"."""
+    return Compound(spec)
 
 
 def _restore_loss(name: str, spec: str) -> Loss:

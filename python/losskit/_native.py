@@ -170,3 +170,33 @@ lk_self_adjusting_update = _prototype(
     "lk_self_adjusting_update", _int, _state_p, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor)
 )
 lk_self_adjusting_beta = _prototype("lk_self_adjusting_beta", _int, _state_p, _double_p)
+
+
+class InputInfo(ctypes.Structure):
+    """struct lk_input_info."""
+
+    _fields_ = [
+        ("name", _cp),
+        ("doc", _cp),
+        ("dtypes", ctypes.c_uint),
+        ("shape", _int),
+        ("domain", _int),
+        ("differentiable", _int),
+    ]
+
+
+lk_loss_name = _prototype("lk_loss_name", _cp, _vp)
+lk_compound_parse = _prototype("lk_compound_parse", _int, _cp, ctypes.POINTER(_vp))
+lk_compound_destroy = _prototype("lk_compound_destroy", None, _vp)
+lk_compound_term_count = _prototype("lk_compound_term_count", _size, _vp)
+lk_compound_term_loss = _prototype("lk_compound_term_loss", _vp, _vp, _size)
+lk_compound_term_params = _prototype("lk_compound_term_params", _vp, _vp, _size)
+lk_compound_term_weight = _prototype("lk_compound_term_weight", ctypes.c_double, _vp, _size)
+lk_compound_input_count = _prototype("lk_compound_input_count", _size, _vp)
+lk_compound_input = _prototype("lk_compound_input", ctypes.POINTER(InputInfo), _vp, _size)
+lk_compound_output_shape = _prototype(
+    "lk_compound_output_shape", _int, _vp, _tensors, _size, ctypes.POINTER(Tensor)
+)
+lk_compound_compute = _prototype(
+    "lk_compound_compute", _int, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors, _vp
+)

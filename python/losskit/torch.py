@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 import losskit
-from losskit import Loss, LosskitError, _native
+from losskit import Compound, Loss, LosskitError, _native
 
-__all__ = ["LossModule", "loss"]
+__all__ = ["CompoundLoss", "LossModule", "combine", "loss"]
 
 _DTYPES = {
     torch.float32: _native.F32,
@@ -81,7 +81,7 @@ def _fill(slot: "_native.Tensor", tensor: torch.Tensor) -> None:
     losskit._fill(slot, tensor.data_ptr(), _DTYPES[tensor.dtype], tensor.shape)
 
 
-def _run(runner: Loss, tensors: List[torch.Tensor], wanted: List[bool]):
+def _run(runner: "Loss | Compound", tensors: List[torch.Tensor], wanted: List[bool]):
     """The loss tensor and one gradient per input (None where not wanted)."""
     inputs = (_native.Tensor * len(tensors))()
     for slot, tensor in zip(inputs, tensors):
@@ -433,3 +433,46 @@ class AdjustSmoothL1Loss(torch.nn.Module):
 
 
 __all__.append("AdjustSmoothL1Loss")
+
+
+class CompoundLoss(torch.nn.Module):
+    """A weighted sum of registry losses from a spec, as a module:
+
+        criterion = lkt.CompoundLoss("dice:smooth_nr=1 + 0.5*focal:gamma=2")
+        criterion(logits, labels).backward()
+
+    The value is sum_k weight_k loss_k, a scalar; the gradient, computed by
+    the C library with the value, is the terms' gradients summed with the
+    same weights. ``lkt.combine(spec)`` is the same. See losskit.Compound.
+    """
+
+    def __init__(self, spec: str):
+        super().__init__()
+        object.__setattr__(self, "_runner", Compound(spec))
+
+    @property
+    def runner(self) -> Compound:
+        return self.__dict__["_runner"]
+
+    @property
+    def spec(self) -> str:
+        return self.runner.spec
+
+    def forward(self, *inputs: Any) -> torch.Tensor:
+        runner = self.runner
+        if len(inputs) != len(runner.input_names):
+            raise TypeError(f"CompoundLoss('{runner.spec}') takes {len(runner.input_names)} inputs "
+                            f"({', '.join(runner.input_names)}); got {len(inputs)}")
+        prepared = [_prepare(t, slot, runner.spec) for t, slot in zip(inputs, runner.info["inputs"])]
+        return _LossFunction.apply(runner, prepared, *inputs)
+
+    def extra_repr(self) -> str:
+        return repr(self.runner.spec)
+
+    def __reduce__(self):
+        return (CompoundLoss, (self.runner.spec,))
+
+
+def combine(spec: str) -> CompoundLoss:
+    """The module of a weighted sum of losses, e.g. ``combine("dice + 0.5*focal:gamma=2")``."""
+    return CompoundLoss(spec)

@@ -14,6 +14,7 @@ static void print_help(FILE *out)
 {
     fprintf(out,
             "usage: losskit list [--json | --markdown] [--category CATEGORY]\n"
+            "       losskit list --spec SPEC\n"
             "\n"
             "Lists every loss in the registry with its category, parameters and reference.\n"
             "\n"
@@ -22,6 +23,9 @@ static void print_help(FILE *out)
             "  --markdown         the catalogue in Markdown (docs/losses.md is this output)\n"
             "  --category C       only the losses of category C: pixel, region, boundary,\n"
             "                     compound or general\n"
+            "  --spec SPEC        the terms of a loss spec, \"focal:gamma=2\" or a weighted\n"
+            "                     sum \"dice:smooth_nr=1 + 0.5*focal:gamma=2\": weight, loss and\n"
+            "                     every parameter of each term (errors name the position)\n"
             "  -h, --help         this help\n");
 }
 
@@ -219,6 +223,8 @@ int lk_cli_list(int argc, char **argv)
                         category);
                 return LK_EXIT_USAGE;
             }
+        } else if (strcmp(argv[i], "--spec") == 0 && i + 1 < argc) {
+            return lk_cli_print_spec(stdout, argv[i + 1]);
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             print_help(stdout);
             return LK_EXIT_OK;
