@@ -169,6 +169,9 @@ static const char *shape_rule_text(lk_shape_rule rule)
     case LK_SHAPE_LIKE_FIRST: return "a tensor shaped like input 0";
     case LK_SHAPE_ANY: return "a tensor of any shape";
     case LK_SHAPE_SCALAR: return "a scalar";
+    case LK_SHAPE_SEQUENCE_SCORES: return "sequences (T, N, C)";
+    case LK_SHAPE_PER_ITEM: return "one value per batch item";
+    case LK_SHAPE_LABEL_SEQUENCES: return "label sequences";
     }
     return "an unknown shape";
 }
