@@ -152,15 +152,9 @@ static lk_status exp_log_ce_compute(const lk_call *call)
     double *weight = lk_class_factors(call, T_WEIGHT);
     if (!weight) return LK_ENOMEM;
     exp_log_ce_config config = {lk_param_float(call->params, T_GAMMA), weight};
-    lk_softmax_job job = {.config = &config};
-    lk_softmax_job_from_call(call, &job, T_ACTIVATION, T_IGNORE_INDEX);
-    int labels = job.labels != NULL;
-    job.rule_f32 = labels ? exp_log_label_rule_f32 : exp_log_dense_rule_f32;
-    job.rule_f64 = labels ? exp_log_label_rule_f64 : exp_log_dense_rule_f64;
-    job.uses_class_coef = job.needs_distribution = !labels;
-    double divisor;
-    lk_status status = lk_softmax_run_reduced(call, &job, NULL, &divisor);
-    if (status == LK_OK) status = lk_finish_loss(call, job.loss_sum, divisor > 0 ? 1 / divisor : 0);
+    static const lk_softmax_rules rules = {exp_log_label_rule_f32, exp_log_label_rule_f64,
+                                           exp_log_dense_rule_f32, exp_log_dense_rule_f64};
+    lk_status status = lk_softmax_label_or_dense_loss(call, &config, &rules, T_ACTIVATION, T_IGNORE_INDEX);
     free(weight);
     return status;
 }

@@ -151,15 +151,9 @@ static lk_status focal_compute(const lk_call *call)
     if (!factor) return LK_ENOMEM;
     focal_config config = {lk_param_float(call->params, P_GAMMA), factor, 1};
     for (int64_t c = 0; c < call->classes; c++) config.uniform &= factor[c] == 1;
-    lk_softmax_job job = {.config = &config};
-    lk_softmax_job_from_call(call, &job, P_ACTIVATION, P_IGNORE_INDEX);
-    int labels = job.labels != NULL;
-    job.rule_f32 = labels ? focal_label_rule_f32 : focal_dense_rule_f32;
-    job.rule_f64 = labels ? focal_label_rule_f64 : focal_dense_rule_f64;
-    job.uses_class_coef = job.needs_distribution = !labels;
-    double divisor;
-    lk_status status = lk_softmax_run_reduced(call, &job, NULL, &divisor);
-    if (status == LK_OK) status = lk_finish_loss(call, job.loss_sum, divisor > 0 ? 1 / divisor : 0);
+    static const lk_softmax_rules rules = {focal_label_rule_f32, focal_label_rule_f64,
+                                           focal_dense_rule_f32, focal_dense_rule_f64};
+    lk_status status = lk_softmax_label_or_dense_loss(call, &config, &rules, P_ACTIVATION, P_IGNORE_INDEX);
     free(factor);
     return status;
 }

@@ -80,6 +80,21 @@ lk_status lk_softmax_run_reduced(const lk_call *call, lk_softmax_job *job,
     return LK_OK;
 }
 
+lk_status lk_softmax_label_or_dense_loss(const lk_call *call, const void *config,
+                                         const lk_softmax_rules *rules, size_t activation_param,
+                                         int ignore_param)
+{
+    lk_softmax_job job = {.config = config};
+    lk_softmax_job_from_call(call, &job, activation_param, ignore_param);
+    int labels = job.labels != NULL;
+    job.rule_f32 = labels ? rules->label_f32 : rules->dense_f32;
+    job.rule_f64 = labels ? rules->label_f64 : rules->dense_f64;
+    job.uses_class_coef = job.needs_distribution = !labels;
+    double divisor;
+    lk_status status = lk_softmax_run_reduced(call, &job, NULL, &divisor);
+    return status == LK_OK ? lk_finish_loss(call, job.loss_sum, divisor > 0 ? 1 / divisor : 0) : status;
+}
+
 lk_status lk_elementwise_loss(const lk_call *call, lk_elementwise_rule rule_f32,
                               lk_elementwise_rule rule_f64, const void *config,
                               size_t activation_param, const size_t *table_params, int n_tables)

@@ -51,6 +51,20 @@ lk_status lk_softmax_label_counts(const lk_call *call, const lk_softmax_job *job
 lk_status lk_softmax_run_reduced(const lk_call *call, lk_softmax_job *job,
                                  const double *class_weight, double *divisor);
 
+/* The rules of a softmax loss that takes labels or per-class targets. */
+typedef struct lk_softmax_rules {
+    lk_softmax_rule label_f32, label_f64; /* targets are class indices */
+    lk_softmax_rule dense_f32, dense_f64; /* targets are per-class distributions */
+} lk_softmax_rules;
+
+/* The whole compute of such a loss: the job from the call, the label or
+ * dense rules (the dense ones read the distribution and write per-class
+ * coefficients), lk_softmax_run_reduced without class weights, and
+ * lk_finish_loss with its divisor. */
+lk_status lk_softmax_label_or_dense_loss(const lk_call *call, const void *config,
+                                         const lk_softmax_rules *rules, size_t activation_param,
+                                         int ignore_param);
+
 /* Runs an element-wise loss for the call: input 0 against target 1, mode from
  * the activation parameter, one class table per list parameter in
  * table_params (one value or one per class; empty means 1), mean over the
