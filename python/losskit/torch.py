@@ -228,7 +228,7 @@ class _LossFunction(torch.autograd.Function):
 def _item_axes(runner: Loss) -> Optional[List[int]]:
     """For a loss with one value per batch item (output "per_item"), the batch
     axis of each input: 1 in a (T, N, C) sequence, else 0; None otherwise."""
-    if runner.info["output"] != "per_item":
+    if runner.info.get("output") != "per_item":
         return None
     return [1 if slot["shape"] == "sequence_scores" else 0 for slot in runner.info["inputs"]]
 
