@@ -165,7 +165,17 @@ typedef enum lk_shape_rule {
                                   or float per-class targets shaped like input 0 */
     LK_SHAPE_LIKE_FIRST = 2,   /* exactly the shape of input 0 */
     LK_SHAPE_ANY = 3,          /* any shape of 1 to 5 dims; axis 1, if any, is the class */
-    LK_SHAPE_SCALAR = 4        /* one value: shape () or (1,) */
+    LK_SHAPE_SCALAR = 4,       /* one value: shape () or (1,) */
+    /* Embeddings (contrastive losses). Their optional inputs (InfoNCE's
+     * negatives, SupCon's labels) are not empty tensors: a loss that can go
+     * without one is registered twice, with and without the slot
+     * (info_nce / info_nce_in_batch). */
+    LK_SHAPE_EMBEDDINGS = 5,   /* (N, D): one D-dimensional embedding per row */
+    LK_SHAPE_VIEWS = 6,        /* (N, V, D): V views (embeddings) of each of N samples */
+    LK_SHAPE_KEYS = 7,         /* (M, D) keys shared by every row of input 0, or (N, M, D):
+                                  M keys per row; D and N those of input 0 */
+    LK_SHAPE_ROW_TARGET = 8    /* integer labels (N,), one per row of input 0, or a float
+                                  mask (N, N) of pairs of rows */
 } lk_shape_rule;
 
 /* What values an input holds (for documentation and test generation). */
@@ -174,8 +184,10 @@ typedef enum lk_value_domain {
     LK_DOMAIN_CLASS_TARGET = 1, /* class indices, or per-class probabilities */
     LK_DOMAIN_UNIT_INTERVAL = 2, /* binary or soft targets in [0, 1] */
     LK_DOMAIN_BINARY = 3,        /* a 0/1 mask */
-    LK_DOMAIN_REAL = 4           /* any finite value (a precomputed map); labels are
+    LK_DOMAIN_REAL = 4,          /* any finite value (a precomputed map); labels are
                                     class indices */
+    LK_DOMAIN_GROUPS = 5         /* integer labels compared only for equality (any value),
+                                    or float pair weights in [0, 1] */
 } lk_value_domain;
 
 /* One bit per accepted dtype. */

@@ -203,6 +203,8 @@ class _LossFunction(torch.autograd.Function):
         ctx.slots = [k for k, g in enumerate(gradients) if g is not None]
         ctx.save_for_backward(*[g for g in gradients if g is not None])
         ctx.n_inputs = len(originals)
+        ctx.per_anchor = runner.info["output"] == "per_anchor"
+        ctx.name = runner.name
         return value
 
     @staticmethod
@@ -210,14 +212,28 @@ class _LossFunction(torch.autograd.Function):
         result: List[Optional[torch.Tensor]] = [None] * (2 + ctx.n_inputs)
         with torch.no_grad():
             for k, gradient in zip(ctx.slots, ctx.saved_tensors):
-                if grad_output.dim() == 0:
-                    scale = grad_output.item()
+                if grad_output.dim() == 0 or ctx.per_anchor:
+                    scale = _uniform_scale(ctx, grad_output)
                     result[2 + k] = gradient if scale == 1.0 else gradient * scale
                 elif grad_output.dim() == gradient.dim():  # one loss per element
                     result[2 + k] = gradient * grad_output
                 else:  # one loss per pixel (N, *spatial): broadcast over the classes
                     result[2 + k] = gradient * grad_output.unsqueeze(1)
         return _first_derivatives_only(result)
+
+
+def _uniform_scale(ctx, grad_output: torch.Tensor) -> float:
+    """The incoming gradient's one value. Each anchor's loss of a contrastive
+    loss depends on every embedding, so the gradient the library returns (of
+    the losses' sum) can be scaled, but not weighed anchor by anchor."""
+    scale = grad_output.reshape(-1)[0]
+    if grad_output.dim() > 0 and not bool(torch.all(grad_output == scale)):
+        raise RuntimeError(
+            f"loss '{ctx.name}' with reduction='none': losskit differentiates the sum (or mean) of "
+            "the anchors' losses only, not a weighted sum; weigh them before the loss or use "
+            "reduction='sum'"
+        )
+    return float(scale)
 
 
 def _refuse_missing_gradients(runner: Loss, wanted) -> None:

@@ -172,19 +172,21 @@ static const char *param_type_name(lk_param_type type)
 
 static const char *shape_rule_name(lk_shape_rule rule)
 {
-    static const char *const names[] = {"scores", "class_target", "like_first", "any", "scalar"};
+    static const char *const names[] = {"scores", "class_target", "like_first", "any", "scalar",
+                                              "embeddings", "views", "keys", "row_target"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 
 static const char *domain_name(lk_value_domain domain)
 {
-    static const char *const names[] = {"scores", "class_target", "unit_interval", "binary", "real"};
+    static const char *const names[] = {"scores", "class_target", "unit_interval", "binary", "real",
+                                              "groups"};
     return (unsigned)domain < LK_COUNT_OF(names) ? names[domain] : "unknown";
 }
 
 static const char *output_rule_name(lk_output_rule rule)
 {
-    static const char *const names[] = {"per_pixel", "per_element", "scalar", "per_term"};
+    static const char *const names[] = {"per_pixel", "per_element", "scalar", "per_term", "per_anchor"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 

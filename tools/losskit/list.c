@@ -98,6 +98,10 @@ static const char *shape_text(const lk_input_info *input)
     case LK_SHAPE_LIKE_FIRST: return "like input";
     case LK_SHAPE_ANY: return "any, 1-5 dims";
     case LK_SHAPE_SCALAR: return "() or (1,)";
+    case LK_SHAPE_EMBEDDINGS: return "(N, D)";
+    case LK_SHAPE_VIEWS: return "(N, V, D)";
+    case LK_SHAPE_KEYS: return "(M, D) or (N, M, D)";
+    case LK_SHAPE_ROW_TARGET: return "labels (N,) or mask (N, N)";
     }
     return "?";
 }
