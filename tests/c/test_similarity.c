@@ -1,0 +1,144 @@
+/* The contrastive losses' kernels (general/similarity.h): the GEMM bit for
+ * bit against the plain triple loop (the same chain of products per
+ * element), on shapes with edge tiles, row strides, accumulation and 1 to 3
+ * threads; the transposition and symmetrization; the row normalization and
+ * its Jacobian against finite differences. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "general/similarity.h"
+
+static double uniform(lk_rng *rng)
+{
+    return lk_rng_uniform(rng) * 2 - 1;
+}
+
+/* c = alpha a b (+ c) in the order the kernel promises: p increasing, then alpha. */
+static void naive_gemm_f32(const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+                           int64_t m, int64_t k, int64_t n, float alpha, int accumulate)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float total = 0;
+            for (int64_t p = 0; p < k; p++) total += a[i * lda + p] * b[p * ldb + j];
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + alpha * total : alpha * total;
+        }
+}
+
+static void naive_gemm_f64(const double *a, int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc,
+                           int64_t m, int64_t k, int64_t n, double alpha, int accumulate)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double total = 0;
+            for (int64_t p = 0; p < k; p++) total += a[i * lda + p] * b[p * ldb + j];
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + alpha * total : alpha * total;
+        }
+}
+
+static const int64_t gemm_shapes[][3] = {
+    /* m, k, n */
+    {1, 1, 1}, {4, 8, 16}, {37, 19, 45}, {64, 128, 64}, {3, 200, 5}, {130, 7, 33},
+};
+
+static void test_gemm_matches_the_triple_loop(void)
+{
+    lk_context *contexts[3];
+    for (int t = 0; t < 3; t++) CHECK_OK(lk_context_create(t + 1, &contexts[t]));
+    lk_rng rng = {11};
+    for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
+        int64_t m = gemm_shapes[s][0], k = gemm_shapes[s][1], n = gemm_shapes[s][2];
+        int64_t lda = k + 3, ldb = n + 1, ldc = n + 2; /* rows with gaps */
+        size_t a_count = (size_t)(m * lda), b_count = (size_t)(k * ldb), c_count = (size_t)(m * ldc);
+        double *a = malloc(a_count * sizeof *a), *b = malloc(b_count * sizeof *b);
+        double *c = malloc(c_count * sizeof *c), *expected = malloc(c_count * sizeof *c);
+        float *af = malloc(a_count * sizeof *af), *bf = malloc(b_count * sizeof *bf);
+        float *cf = malloc(c_count * sizeof *cf), *expected_f = malloc(c_count * sizeof *cf);
+        for (size_t i = 0; i < a_count; i++) af[i] = (float)(a[i] = uniform(&rng));
+        for (size_t i = 0; i < b_count; i++) bf[i] = (float)(b[i] = uniform(&rng));
+        for (int accumulate = 0; accumulate < 2; accumulate++) {
+            for (int t = 0; t < 3; t++) {
+                for (size_t i = 0; i < c_count; i++) {
+                    expected[i] = c[i] = (double)i;
+                    expected_f[i] = cf[i] = (float)i;
+                }
+                lk_gemm_f64(contexts[t], a, lda, b, ldb, c, ldc, m, k, n, 0.75, accumulate);
+                naive_gemm_f64(a, lda, b, ldb, expected, ldc, m, k, n, 0.75, accumulate);
+                lk_gemm_f32(contexts[t], af, lda, bf, ldb, cf, ldc, m, k, n, 0.75f, accumulate);
+                naive_gemm_f32(af, lda, bf, ldb, expected_f, ldc, m, k, n, 0.75f, accumulate);
+                CHECK_MSG(memcmp(c, expected, c_count * sizeof *c) == 0,
+                          "f64 gemm (%lld, %lld, %lld) accumulate=%d threads=%d differs", (long long)m,
+                          (long long)k, (long long)n, accumulate, t + 1);
+                CHECK_MSG(memcmp(cf, expected_f, c_count * sizeof *cf) == 0,
+                          "f32 gemm (%lld, %lld, %lld) accumulate=%d threads=%d differs", (long long)m,
+                          (long long)k, (long long)n, accumulate, t + 1);
+            }
+        }
+        free(a), free(b), free(c), free(expected), free(af), free(bf), free(cf), free(expected_f);
+    }
+    for (int t = 0; t < 3; t++) lk_context_destroy(contexts[t]);
+}
+
+static void test_transpose_and_symmetrize(void)
+{
+    double src[3 * 5], dst[4 * 3], g[3 * 3];
+    for (int i = 0; i < 15; i++) src[i] = i;
+    lk_transpose_f64(src, 3, 4, 5, dst); /* the first 4 of each row of 5 */
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) CHECK(dst[j * 3 + i] == src[i * 5 + j]);
+    for (int i = 0; i < 9; i++) g[i] = i * i;
+    lk_symmetrize_f64(g, 3);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) CHECK(g[i * 3 + j] == (i * 3 + j) * (i * 3 + j) + (j * 3 + i) * (j * 3 + i));
+}
+
+/* loss(x) = sum_ij w_ij u_ij with u the normalized rows of x: its gradient
+ * through lk_normalize_rows_backward against central differences. */
+static double weighted_units(const double *x, const double *w, int64_t rows, int64_t dim)
+{
+    double *unit = malloc((size_t)(rows * dim) * sizeof *unit), norms[8], total = 0;
+    lk_normalize_rows_f64(NULL, x, rows, dim, unit, norms);
+    for (int64_t i = 0; i < rows * dim; i++) total += w[i] * unit[i];
+    free(unit);
+    return total;
+}
+
+static void test_normalization_jacobian(void)
+{
+    enum { ROWS = 4, DIM = 6 };
+    lk_rng rng = {5};
+    double x[ROWS * DIM], w[ROWS * DIM], unit[ROWS * DIM], grad[ROWS * DIM], norms[ROWS];
+    for (int i = 0; i < ROWS * DIM; i++) {
+        x[i] = uniform(&rng) * 3;
+        w[i] = uniform(&rng);
+    }
+    for (int j = 0; j < DIM; j++) x[2 * DIM + j] = 1e-15 * (j + 1); /* a row below eps: divided by eps */
+    lk_normalize_rows_f64(NULL, x, ROWS, DIM, unit, norms);
+    for (int j = 0; j < DIM; j++) CHECK(unit[2 * DIM + j] == x[2 * DIM + j] / LK_NORMALIZE_EPS);
+    memcpy(grad, w, sizeof grad);
+    lk_normalize_rows_backward_f64(NULL, unit, norms, ROWS, DIM, grad);
+    for (int i = 0; i < ROWS * DIM; i++) {
+        if (i / DIM == 2) {
+            CHECK(grad[i] == w[i] / LK_NORMALIZE_EPS);
+            continue;
+        }
+        double saved = x[i], h = 1e-6;
+        x[i] = saved + h;
+        double plus = weighted_units(x, w, ROWS, DIM);
+        x[i] = saved - h;
+        double minus = weighted_units(x, w, ROWS, DIM);
+        x[i] = saved;
+        CHECK_CLOSE(grad[i], (plus - minus) / (2 * h), 1e-7, 1e-8);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const lk_test tests[] = {
+        {"gemm_matches_the_triple_loop", test_gemm_matches_the_triple_loop},
+        {"transpose_and_symmetrize", test_transpose_and_symmetrize},
+        {"normalization_jacobian", test_normalization_jacobian},
+    };
+    return lk_test_main(tests, sizeof tests / sizeof tests[0], argc, argv);
+}
