@@ -54,7 +54,7 @@ typedef struct nce_rows {
     void *query, *positive, *negatives; /* unit rows (or the inputs themselves) */
     double *norms[3];                   /* NULL: not normalized */
     void *copies[3];
-    void *logits, *transposed;
+    void *logits;
     double *row_loss;
 } nce_rows;
 
@@ -157,44 +157,37 @@ static void LK_T(add_positive_column)(const lk_real *g, int64_t ld, const lk_rea
 static void LK_T(unpaired_logits)(const lk_call *call, nce_rows *rows, int in_batch, int64_t n, int64_t m,
                                   int64_t d, double inverse_t)
 {
-    lk_real *logits = rows->logits, *transposed = rows->transposed;
+    lk_real *logits = rows->logits;
     const lk_real *q = rows->query, *p = rows->positive;
     if (in_batch) {
-        LK_T(lk_transpose)(p, n, d, d, transposed);
-        LK_T(lk_gemm)(call->ctx, q, d, transposed, n, logits, n, n, d, n, (lk_real)inverse_t, 0);
+        LK_T(lk_gemm)(call->ctx, lk_plain(q, d), lk_transposed(p, d), logits, n, n, d, n, (lk_real)inverse_t, 0);
         return;
     }
     for (int64_t i = 0; i < n; i++)
         logits[i * (m + 1)] = LK_T(dot)(q + i * d, p + i * d, d) * (lk_real)inverse_t;
-    LK_T(lk_transpose)(rows->negatives, m, d, d, transposed);
-    LK_T(lk_gemm)(call->ctx, q, d, transposed, m, logits + 1, m + 1, n, d, m, (lk_real)inverse_t, 0);
+    LK_T(lk_gemm)(call->ctx, lk_plain(q, d), lk_transposed(rows->negatives, d), logits + 1, m + 1, n, d, m,
+                  (lk_real)inverse_t, 0);
 }
 
 static void LK_T(unpaired_gradients)(const lk_call *call, nce_rows *rows, int in_batch, int64_t n,
                                      int64_t m, int64_t d, double inverse_t)
 {
-    lk_real *g = rows->logits, *transposed = rows->transposed;
+    lk_real *g = rows->logits;
     const lk_real *q = rows->query, *p = rows->positive, *neg = rows->negatives;
     lk_real *grad_q = lk_grad_data(call, IN_QUERY), *grad_p = lk_grad_data(call, IN_POSITIVE);
     lk_real *grad_n = in_batch ? NULL : lk_grad_data(call, IN_NEGATIVES);
     const lk_real alpha = (lk_real)inverse_t;
     if (in_batch) {
-        if (grad_q) LK_T(lk_gemm)(call->ctx, g, n, p, d, grad_q, d, n, n, d, alpha, 0);
-        if (grad_p) {
-            LK_T(lk_transpose)(g, n, n, n, transposed);
-            LK_T(lk_gemm)(call->ctx, transposed, n, q, d, grad_p, d, n, n, d, alpha, 0);
-        }
+        if (grad_q) LK_T(lk_gemm)(call->ctx, lk_plain(g, n), lk_plain(p, d), grad_q, d, n, n, d, alpha, 0);
+        if (grad_p) LK_T(lk_gemm)(call->ctx, lk_transposed(g, n), lk_plain(q, d), grad_p, d, n, n, d, alpha, 0);
         return;
     }
     if (grad_q) {
-        LK_T(lk_gemm)(call->ctx, g + 1, m + 1, neg, d, grad_q, d, n, m, d, alpha, 0);
+        LK_T(lk_gemm)(call->ctx, lk_plain(g + 1, m + 1), lk_plain(neg, d), grad_q, d, n, m, d, alpha, 0);
         LK_T(add_positive_column)(g, m + 1, p, n, d, inverse_t, grad_q, 1);
     }
     if (grad_p) LK_T(add_positive_column)(g, m + 1, q, n, d, inverse_t, grad_p, 0);
-    if (grad_n) {
-        LK_T(lk_transpose)(g + 1, n, m, m + 1, transposed);
-        LK_T(lk_gemm)(call->ctx, transposed, n, q, d, grad_n, d, m, n, d, alpha, 0);
-    }
+    if (grad_n) LK_T(lk_gemm)(call->ctx, lk_transposed(g + 1, m + 1), lk_plain(q, d), grad_n, d, m, n, d, alpha, 0);
 }
 
 static void LK_T(logits)(const lk_call *call, nce_rows *rows, int in_batch, int paired, int64_t n,
@@ -253,7 +246,6 @@ static void free_rows(nce_rows *rows)
         free(rows->norms[k]);
     }
     free(rows->logits);
-    free(rows->transposed);
     free(rows->row_loss);
 }
 
@@ -272,9 +264,8 @@ static lk_status nce_compute(const lk_call *call, int in_batch)
     memset(&rows, 0, sizeof rows);
     status = prepare_rows(call, inputs, lk_param_bool(call->params, P_NORMALIZE), &rows);
     rows.logits = malloc((size_t)(n * cols) * real);
-    rows.transposed = paired ? NULL : malloc((size_t)(n > m ? n : m) * (size_t)(n > d ? n : d) * real);
     rows.row_loss = malloc((size_t)n * sizeof(double));
-    if (status == LK_OK && (!rows.logits || (!paired && !rows.transposed) || !rows.row_loss))
+    if (status == LK_OK && (!rows.logits || !rows.row_loss))
         status = lk_fail(LK_ENOMEM, "out of memory for the %lld x %lld logits", (long long)n, (long long)cols);
     if (status == LK_OK) {
         if (query->dtype == LK_F32)

@@ -38,12 +38,12 @@ enum { P_TEMPERATURE, P_NORMALIZE, P_REDUCTION, P_COUNT };
 #include "core/typed.h"
 #else /* typed section ------------------------------------------------------ */
 
-/* logits = z z^T / T (2N x 2N); transposed: D x 2N scratch. */
+/* logits = z z^T / T (2N x 2N). */
 static void LK_T(nt_xent_logits)(const lk_call *call, const lk_real *z, int64_t rows, int64_t d,
-                                 double inverse_t, lk_real *transposed, lk_real *logits)
+                                 double inverse_t, lk_real *logits)
 {
-    LK_T(lk_transpose)(z, rows, d, d, transposed);
-    LK_T(lk_gemm)(call->ctx, z, d, transposed, rows, logits, rows, rows, d, rows, (lk_real)inverse_t, 0);
+    LK_T(lk_gemm)(call->ctx, lk_plain(z, d), lk_transposed(z, d), logits, rows, rows, d, rows,
+                  (lk_real)inverse_t, 0);
 }
 
 /* d z = (G + G^T) z / T, written straight into the two views' gradients. */
@@ -51,11 +51,12 @@ static void LK_T(nt_xent_gradients)(const lk_call *call, const lk_real *z, int64
                                     double inverse_t, lk_real *g)
 {
     int64_t rows = 2 * n;
+    if (!lk_grad_data(call, 0) && !lk_grad_data(call, 1)) return;
     LK_T(lk_symmetrize)(g, rows);
     for (int view = 0; view < 2; view++) {
         lk_real *grad = lk_grad_data(call, (size_t)view);
         if (grad)
-            LK_T(lk_gemm)(call->ctx, g + view * n * rows, rows, z, d, grad, d, n, rows, d,
+            LK_T(lk_gemm)(call->ctx, lk_plain(g + view * n * rows, rows), lk_plain(z, d), grad, d, n, rows, d,
                           (lk_real)inverse_t, 0);
     }
 }
@@ -74,9 +75,8 @@ static lk_status nt_xent_compute(const lk_call *call)
     double inverse_t = 1 / lk_param_float(call->params, P_TEMPERATURE);
     char *z = malloc(2 * view_bytes);
     void *logits = malloc((size_t)(rows * rows) * real);
-    void *transposed = malloc((size_t)(rows * d) * real);
     double *row_loss = malloc((size_t)rows * sizeof *row_loss), *norms = NULL;
-    if (!z || !logits || !transposed || !row_loss)
+    if (!z || !logits || !row_loss)
         status = lk_fail(LK_ENOMEM, "out of memory for the %lld x %lld logits", (long long)rows, (long long)rows);
     if (status == LK_OK) {
         memcpy(z, call->inputs[0].data, view_bytes);
@@ -86,9 +86,9 @@ static lk_status nt_xent_compute(const lk_call *call)
     }
     if (status == LK_OK) {
         if (dtype == LK_F32)
-            nt_xent_logits_f32(call, (const float *)z, rows, d, inverse_t, transposed, logits);
+            nt_xent_logits_f32(call, (const float *)z, rows, d, inverse_t, logits);
         else
-            nt_xent_logits_f64(call, (const double *)z, rows, d, inverse_t, transposed, logits);
+            nt_xent_logits_f64(call, (const double *)z, rows, d, inverse_t, logits);
         double scale = call->reduction == LK_REDUCTION_MEAN ? 1 / (double)rows : 1;
         lk_softmax_rows softmax = {logits, rows, rows, rows, 1, n, 1, NULL, NULL, 1, scale, row_loss};
         status = lk_softmax_rows_run(call->ctx, dtype, &softmax);
@@ -105,7 +105,6 @@ static lk_status nt_xent_compute(const lk_call *call)
     }
     free(z);
     free(logits);
-    free(transposed);
     free(row_loss);
     free(norms);
     return status;

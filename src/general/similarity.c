@@ -5,14 +5,16 @@
  * The GEMM: c = alpha a b with b row-major (k x n), so that a tile of c,
  * GEMM_TILE_ROWS rows by one cache line of columns, is a block of
  * accumulators that the innermost loop updates with one row of b, a vector
- * multiply and add per register: it stays in registers for the whole k
- * loop. A task takes GEMM_TASK_ROWS rows of c and walks the column tiles in
- * its outer loop, so that one strip of b (k rows of one cache line) serves
- * all its row tiles from L1. The similarity a b^T is this kernel on b
- * transposed (the callers transpose once, O(n k) against the GEMM's
- * O(m n k)). Each element is the products a[i][p] b[p][j] added in
- * increasing p from 0, then scaled by alpha: the same bits for the vector
- * tiles and the scalar edges, for any thread count and any tiling.
+ * multiply and add per register: it stays in registers along k. A task
+ * takes GEMM_TASK_ROWS rows of c and walks the column tiles in its outer
+ * loop; for each, it packs GEMM_DEPTH rows of the tile's strip of b at a
+ * time into a contiguous 16 KiB block (b's rows may lie 4 KiB apart, in one
+ * set of the L1 cache) that all its row tiles then read from L1. Either
+ * operand may be transposed (lk_matrix): the similarity a b^T packs b's rows
+ * as columns, G^T a reads G by columns; nothing is copied. Each element is the products
+ * a[i][p] b[p][j] added in increasing p from 0 (kept in the element type
+ * between blocks), then scaled by alpha: the same bits for the vector tiles
+ * and the scalar edges, for any thread count and any blocking.
  */
 #ifndef LK_REAL
 #include "general/similarity.h"
@@ -27,14 +29,15 @@
 #include "core/vecmath.h"
 
 #define GEMM_TILE_ROWS 4
-#define GEMM_TASK_ROWS 32
+#define GEMM_TASK_ROWS 64
+#define GEMM_DEPTH 256 /* rows of b per packed block */
 #define NORMALIZE_TASK_ROWS 64
 #define SOFTMAX_TASK_ROWS 8
 
 typedef struct gemm_job {
-    const void *a, *b;
+    lk_matrix a, b;
     void *c;
-    int64_t lda, ldb, ldc, m, k, n;
+    int64_t ldc, m, k, n;
     double alpha;
     int accumulate;
 } gemm_job;
@@ -62,110 +65,154 @@ static int64_t task_count(int64_t rows, int64_t per_task)
 #include "core/typed.h"
 #else /* typed section ------------------------------------------------------ */
 
-/* Columns of one tile: a cache line. */
+/* Columns of one tile: a cache line (GEMM_DEPTH rows of a strip: 16 KiB). */
 #define TILE_COLS ((int)(64 / sizeof(lk_real)))
 
-/* Stores alpha acc into c (or adds it). */
-static inline void LK_T(store_tile)(lk_real *restrict c, int64_t ldc, const lk_real *restrict acc,
-                                    int rows, int cols, lk_real alpha, int accumulate)
+/* Packs rows [k0, k1) of the column tile at j0 of b (cols columns, zeros
+ * beyond) into strip[(p - k0) * TILE_COLS + j]: contiguous, whatever b's
+ * layout (rows 4 KiB apart would share one set of the L1 cache). */
+static inline void LK_T(pack_strip)(lk_matrix b, int64_t k0, int64_t k1, int64_t j0, int cols,
+                                    lk_real *restrict strip)
 {
-    for (int r = 0; r < rows; r++) {
-        lk_real *restrict cr = c + r * ldc;
-        const lk_real *restrict ar = acc + r * TILE_COLS;
-        if (accumulate)
-            for (int j = 0; j < cols; j++) cr[j] += alpha * ar[j];
-        else
-            for (int j = 0; j < cols; j++) cr[j] = alpha * ar[j];
+    const lk_real *restrict data = b.data;
+    if (b.transposed) { /* b^T's rows are contiguous along p */
+        for (int j = 0; j < TILE_COLS; j++) {
+            const lk_real *restrict column = data + (j0 + j) * b.ld;
+            if (j < cols)
+                for (int64_t p = k0; p < k1; p++) strip[(p - k0) * TILE_COLS + j] = column[p];
+            else
+                for (int64_t p = k0; p < k1; p++) strip[(p - k0) * TILE_COLS + j] = 0;
+        }
+        return;
+    }
+    for (int64_t p = k0; p < k1; p++) {
+        const lk_real *restrict bp = data + p * b.ld + j0;
+        lk_real *restrict sp = strip + (p - k0) * TILE_COLS;
+        if (cols == TILE_COLS) {
+            memcpy(sp, bp, sizeof(lk_real) * TILE_COLS);
+            continue;
+        }
+        for (int j = 0; j < cols; j++) sp[j] = bp[j];
+        for (int j = cols; j < TILE_COLS; j++) sp[j] = 0;
     }
 }
 
-/* A full tile: GEMM_TILE_ROWS x TILE_COLS, unrolled and vectorized. */
-static inline void LK_T(gemm_tile)(const lk_real *restrict a, int64_t lda, const lk_real *restrict b,
-                                   int64_t ldb, lk_real *restrict c, int64_t ldc, int64_t k,
-                                   lk_real alpha, int accumulate)
+/* acc (GEMM_TILE_ROWS x TILE_COLS) += a[r][p] strip[p][j] over the strip's
+ * rows, in increasing p, a[r][p] at a[r * row + p * col]: a full tile,
+ * unrolled and vectorized. */
+static inline void LK_T(gemm_tile)(const lk_real *restrict a, int64_t row, int64_t col,
+                                   const lk_real *restrict strip, int64_t depth, lk_real *restrict acc)
 {
-    lk_real acc[GEMM_TILE_ROWS * TILE_COLS];
-    for (int j = 0; j < GEMM_TILE_ROWS * TILE_COLS; j++) acc[j] = 0;
-    const lk_real *restrict a0 = a, *restrict a1 = a + lda, *restrict a2 = a + 2 * lda,
-                            *restrict a3 = a + 3 * lda;
-    for (int64_t p = 0; p < k; p++) {
-        const lk_real *restrict bp = b + p * ldb;
-        const lk_real v0 = a0[p], v1 = a1[p], v2 = a2[p], v3 = a3[p];
+    lk_real c0[TILE_COLS], c1[TILE_COLS], c2[TILE_COLS], c3[TILE_COLS];
+    for (int j = 0; j < TILE_COLS; j++) {
+        c0[j] = acc[j];
+        c1[j] = acc[TILE_COLS + j];
+        c2[j] = acc[2 * TILE_COLS + j];
+        c3[j] = acc[3 * TILE_COLS + j];
+    }
+    const lk_real *restrict a0 = a, *restrict a1 = a + row, *restrict a2 = a + 2 * row,
+                            *restrict a3 = a + 3 * row;
+    for (int64_t p = 0; p < depth; p++) {
+        const lk_real *restrict sp = strip + p * TILE_COLS;
+        const lk_real v0 = a0[p * col], v1 = a1[p * col], v2 = a2[p * col], v3 = a3[p * col];
         for (int j = 0; j < TILE_COLS; j++) {
-            acc[j] += v0 * bp[j];
-            acc[TILE_COLS + j] += v1 * bp[j];
-            acc[2 * TILE_COLS + j] += v2 * bp[j];
-            acc[3 * TILE_COLS + j] += v3 * bp[j];
+            c0[j] += v0 * sp[j];
+            c1[j] += v1 * sp[j];
+            c2[j] += v2 * sp[j];
+            c3[j] += v3 * sp[j];
         }
     }
-    LK_T(store_tile)(c, ldc, acc, GEMM_TILE_ROWS, TILE_COLS, alpha, accumulate);
+    for (int j = 0; j < TILE_COLS; j++) {
+        acc[j] = c0[j];
+        acc[TILE_COLS + j] = c1[j];
+        acc[2 * TILE_COLS + j] = c2[j];
+        acc[3 * TILE_COLS + j] = c3[j];
+    }
 }
 
-/* An edge tile (fewer rows or columns): the same sums, in scalar loops. */
-static void LK_T(gemm_edge)(const lk_real *restrict a, int64_t lda, const lk_real *restrict b,
-                            int64_t ldb, lk_real *restrict c, int64_t ldc, int64_t k, int rows,
-                            int cols, lk_real alpha, int accumulate)
+/* The same sums for the last rows of a task, fewer than GEMM_TILE_ROWS. */
+static inline void LK_T(gemm_edge)(const lk_real *restrict a, int64_t row, int64_t col,
+                                   const lk_real *restrict strip, int64_t depth, int rows, lk_real *restrict acc)
 {
-    lk_real acc[GEMM_TILE_ROWS * TILE_COLS];
-    for (int j = 0; j < GEMM_TILE_ROWS * TILE_COLS; j++) acc[j] = 0;
-    for (int64_t p = 0; p < k; p++)
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < cols; j++) acc[r * TILE_COLS + j] += a[r * lda + p] * b[p * ldb + j];
-    LK_T(store_tile)(c, ldc, acc, rows, cols, alpha, accumulate);
+    for (int r = 0; r < rows; r++) {
+        lk_real *restrict cr = acc + r * TILE_COLS;
+        const lk_real *restrict ar = a + r * row;
+        for (int64_t p = 0; p < depth; p++) {
+            const lk_real v = ar[p * col];
+            const lk_real *restrict sp = strip + p * TILE_COLS;
+            for (int j = 0; j < TILE_COLS; j++) cr[j] += v * sp[j];
+        }
+    }
 }
 
+/* c's rows of the task, one column tile after the other: the tile's
+ * accumulators (all the task's rows) go through the k blocks, each block of
+ * b packed once and used by every row tile from L1. */
 LK_HOT static void LK_T(gemm_task)(void *arg, int64_t task, int worker)
 {
     (void)worker;
     const gemm_job *job = arg;
-    const lk_real *a = job->a, *b = job->b;
+    const lk_real *a = job->a.data;
+    int64_t row = job->a.transposed ? 1 : job->a.ld, col = job->a.transposed ? job->a.ld : 1;
     lk_real *c = job->c;
     const lk_real alpha = (lk_real)job->alpha;
+    lk_real strip[GEMM_DEPTH * TILE_COLS], acc[GEMM_TASK_ROWS * TILE_COLS];
     int64_t first, last;
     lk_task_rows(task, GEMM_TASK_ROWS, job->m, &first, &last);
     for (int64_t j0 = 0; j0 < job->n; j0 += TILE_COLS) {
         int cols = (int)(job->n - j0 < TILE_COLS ? job->n - j0 : TILE_COLS);
-        for (int64_t i0 = first; i0 < last; i0 += GEMM_TILE_ROWS) {
-            int rows = (int)(last - i0 < GEMM_TILE_ROWS ? last - i0 : GEMM_TILE_ROWS);
-            const lk_real *ai = a + i0 * job->lda;
-            lk_real *ci = c + i0 * job->ldc + j0;
-            if (rows == GEMM_TILE_ROWS && cols == TILE_COLS)
-                LK_T(gemm_tile)(ai, job->lda, b + j0, job->ldb, ci, job->ldc, job->k, alpha,
-                                job->accumulate);
+        for (int j = 0; j < GEMM_TASK_ROWS * TILE_COLS; j++) acc[j] = 0;
+        for (int64_t k0 = 0; k0 < job->k; k0 += GEMM_DEPTH) {
+            int64_t k1 = k0 + GEMM_DEPTH < job->k ? k0 + GEMM_DEPTH : job->k;
+            LK_T(pack_strip)(job->b, k0, k1, j0, cols, strip);
+            for (int64_t i0 = first; i0 < last; i0 += GEMM_TILE_ROWS) {
+                const lk_real *ai = a + i0 * row + k0 * col;
+                lk_real *tile = acc + (i0 - first) * TILE_COLS;
+                if (last - i0 >= GEMM_TILE_ROWS)
+                    LK_T(gemm_tile)(ai, row, col, strip, k1 - k0, tile);
+                else
+                    LK_T(gemm_edge)(ai, row, col, strip, k1 - k0, (int)(last - i0), tile);
+            }
+        }
+        for (int64_t i = first; i < last; i++) {
+            lk_real *restrict ci = c + i * job->ldc + j0;
+            const lk_real *restrict ai = acc + (i - first) * TILE_COLS;
+            if (job->accumulate)
+                for (int j = 0; j < cols; j++) ci[j] += alpha * ai[j];
             else
-                LK_T(gemm_edge)(ai, job->lda, b + j0, job->ldb, ci, job->ldc, job->k, rows, cols,
-                                alpha, job->accumulate);
+                for (int j = 0; j < cols; j++) ci[j] = alpha * ai[j];
         }
     }
 }
 
-void LK_T(lk_gemm)(lk_context *ctx, const lk_real *a, int64_t lda, const lk_real *b, int64_t ldb,
-                   lk_real *c, int64_t ldc, int64_t m, int64_t k, int64_t n, lk_real alpha,
-                   int accumulate)
+void LK_T(lk_gemm)(lk_context *ctx, lk_matrix a, lk_matrix b, lk_real *c, int64_t ldc, int64_t m, int64_t k,
+                   int64_t n, lk_real alpha, int accumulate)
 {
-    gemm_job job = {a, b, c, lda, ldb, ldc, m, k, n, alpha, accumulate};
+    gemm_job job = {a, b, c, ldc, m, k, n, alpha, accumulate};
     lk_parallel_for_items(ctx, task_count(m, GEMM_TASK_ROWS), m * n * (k > 0 ? k : 1) / 8,
                           LK_T(gemm_task), &job);
 }
 
-void LK_T(lk_transpose)(const lk_real *src, int64_t rows, int64_t cols, int64_t ld, lk_real *dst)
-{
-    enum { BLOCK = 32 };
-    for (int64_t i0 = 0; i0 < rows; i0 += BLOCK)
-        for (int64_t j0 = 0; j0 < cols; j0 += BLOCK) {
-            int64_t i1 = i0 + BLOCK < rows ? i0 + BLOCK : rows, j1 = j0 + BLOCK < cols ? j0 + BLOCK : cols;
-            for (int64_t i = i0; i < i1; i++)
-                for (int64_t j = j0; j < j1; j++) dst[j * rows + i] = src[i * ld + j];
-        }
-}
-
+/* Block pairs through a transposed copy: the columns of g are rows 4 KiB
+ * apart when n = 1024 floats, one set of the L1 cache, so the mirror block
+ * is read and written row by row, never column by column. */
 void LK_T(lk_symmetrize)(lk_real *g, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = i; j < n; j++) {
-            lk_real sum = g[i * n + j] + g[j * n + i];
-            g[i * n + j] = sum;
-            g[j * n + i] = sum;
+    enum { BLOCK = 16 };
+    lk_real mirror[BLOCK * BLOCK]; /* mirror[(j - j0) BLOCK + (i - i0)] = g[j][i] */
+    for (int64_t i0 = 0; i0 < n; i0 += BLOCK)
+        for (int64_t j0 = i0; j0 < n; j0 += BLOCK) {
+            int64_t i1 = i0 + BLOCK < n ? i0 + BLOCK : n, j1 = j0 + BLOCK < n ? j0 + BLOCK : n;
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t i = i0; i < i1; i++) mirror[(j - j0) * BLOCK + (i - i0)] = g[j * n + i];
+            for (int64_t i = i0; i < i1; i++)
+                for (int64_t j = j0 > i ? j0 : i; j < j1; j++) {
+                    lk_real sum = g[i * n + j] + mirror[(j - j0) * BLOCK + (i - i0)];
+                    g[i * n + j] = sum;
+                    mirror[(j - j0) * BLOCK + (i - i0)] = sum;
+                }
+            for (int64_t j = j0; j < j1; j++) /* the entries below the diagonal, i <= j */
+                for (int64_t i = i0; i < (i1 < j + 1 ? i1 : j + 1); i++) g[j * n + i] = mirror[(j - j0) * BLOCK + (i - i0)];
         }
 }
 

@@ -43,17 +43,32 @@ static inline void lk_task_rows(int64_t task, int64_t per_task, int64_t rows, in
 /* F.normalize's eps: a row whose norm is below it is divided by eps. */
 #define LK_NORMALIZE_EPS 1e-12
 
-/* c (m x n, row stride ldc) = alpha a b, or += alpha a b when accumulate;
- * a: m x k (lda), b: k x n (ldb); c overlaps neither. */
-void lk_gemm_f32(lk_context *ctx, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                 int64_t ldc, int64_t m, int64_t k, int64_t n, float alpha, int accumulate);
-void lk_gemm_f64(lk_context *ctx, const double *a, int64_t lda, const double *b, int64_t ldb,
-                 double *c, int64_t ldc, int64_t m, int64_t k, int64_t n, double alpha,
-                 int accumulate);
+/* A matrix operand: element (i, j) is data[i * ld + j], or data[j * ld + i]
+ * when transposed (so that a b^T needs no copy of b). */
+typedef struct lk_matrix {
+    const void *data;
+    int64_t ld;
+    int transposed;
+} lk_matrix;
 
-/* dst (cols x rows) = src (rows x cols, row stride ld) transposed. */
-void lk_transpose_f32(const float *src, int64_t rows, int64_t cols, int64_t ld, float *dst);
-void lk_transpose_f64(const double *src, int64_t rows, int64_t cols, int64_t ld, double *dst);
+static inline lk_matrix lk_plain(const void *data, int64_t ld)
+{
+    lk_matrix matrix = {data, ld, 0};
+    return matrix;
+}
+
+static inline lk_matrix lk_transposed(const void *data, int64_t ld)
+{
+    lk_matrix matrix = {data, ld, 1};
+    return matrix;
+}
+
+/* c (m x n, row stride ldc) = alpha a b, or += alpha a b when accumulate;
+ * a: m x k, b: k x n as operands; c overlaps neither. */
+void lk_gemm_f32(lk_context *ctx, lk_matrix a, lk_matrix b, float *c, int64_t ldc, int64_t m, int64_t k,
+                 int64_t n, float alpha, int accumulate);
+void lk_gemm_f64(lk_context *ctx, lk_matrix a, lk_matrix b, double *c, int64_t ldc, int64_t m, int64_t k,
+                 int64_t n, double alpha, int accumulate);
 
 /* g (n x n) = g + g^T, in place (each pair added once: the result is exactly
  * symmetric). */

@@ -86,28 +86,24 @@ static void LK_T(scatter_views)(const lk_real *contrast, int64_t samples, int64_
 }
 
 static void LK_T(supcon_logits)(const lk_call *call, const lk_real *contrast, int64_t anchors,
-                                int64_t rows, int64_t d, double inverse_t, lk_real *transposed,
-                                lk_real *logits)
+                                int64_t rows, int64_t d, double inverse_t, lk_real *logits)
 {
-    LK_T(lk_transpose)(contrast, rows, d, d, transposed);
-    LK_T(lk_gemm)(call->ctx, contrast, d, transposed, rows, logits, rows, anchors, d, rows,
+    LK_T(lk_gemm)(call->ctx, lk_plain(contrast, d), lk_transposed(contrast, d), logits, rows, anchors, d, rows,
                   (lk_real)inverse_t, 0);
 }
 
-/* d contrast (rows x d) from G (anchors x rows); transposed: rows x anchors scratch. */
+/* d contrast (rows x d) from G (anchors x rows). */
 static void LK_T(supcon_gradient)(const lk_call *call, const lk_real *contrast, int64_t anchors,
-                                  int64_t rows, int64_t d, double inverse_t, lk_real *g,
-                                  lk_real *transposed, lk_real *grad)
+                                  int64_t rows, int64_t d, double inverse_t, lk_real *g, lk_real *grad)
 {
     const lk_real alpha = (lk_real)inverse_t;
     if (anchors == rows) {
         LK_T(lk_symmetrize)(g, rows);
-        LK_T(lk_gemm)(call->ctx, g, rows, contrast, d, grad, d, rows, rows, d, alpha, 0);
+        LK_T(lk_gemm)(call->ctx, lk_plain(g, rows), lk_plain(contrast, d), grad, d, rows, rows, d, alpha, 0);
         return;
     }
-    LK_T(lk_transpose)(g, anchors, rows, rows, transposed);
-    LK_T(lk_gemm)(call->ctx, transposed, anchors, contrast, d, grad, d, rows, anchors, d, alpha, 0);
-    LK_T(lk_gemm)(call->ctx, g, rows, contrast, d, grad, d, anchors, rows, d, alpha, 1);
+    LK_T(lk_gemm)(call->ctx, lk_transposed(g, rows), lk_plain(contrast, d), grad, d, rows, anchors, d, alpha, 0);
+    LK_T(lk_gemm)(call->ctx, lk_plain(g, rows), lk_plain(contrast, d), grad, d, anchors, rows, d, alpha, 1);
 }
 
 #endif /* typed section */
@@ -150,9 +146,8 @@ static lk_status supcon_compute(const lk_call *call)
     double *norms = NULL;
     void *contrast = malloc((size_t)(rows * d) * real);
     void *logits = malloc((size_t)(anchors * rows) * real);
-    void *transposed = malloc((size_t)(rows * (d > anchors ? d : anchors)) * real);
     double *row_loss = malloc((size_t)anchors * sizeof *row_loss);
-    if (!contrast || !logits || !transposed || !row_loss)
+    if (!contrast || !logits || !row_loss)
         status = lk_fail(LK_ENOMEM, "out of memory for the %lld x %lld logits", (long long)anchors, (long long)rows);
     if (status == LK_OK) status = read_positives(call, &w, &labels);
     if (status == LK_OK) {
@@ -165,9 +160,9 @@ static lk_status supcon_compute(const lk_call *call)
     }
     if (status == LK_OK) {
         if (dtype == LK_F32)
-            supcon_logits_f32(call, contrast, anchors, rows, d, 1 / t, transposed, logits);
+            supcon_logits_f32(call, contrast, anchors, rows, d, 1 / t, logits);
         else
-            supcon_logits_f64(call, contrast, anchors, rows, d, 1 / t, transposed, logits);
+            supcon_logits_f64(call, contrast, anchors, rows, d, 1 / t, logits);
         double scale = call->reduction == LK_REDUCTION_MEAN ? 1 / (double)anchors : 1;
         lk_softmax_rows softmax = {logits, anchors, rows, rows, 1, 0, 0,
                                    dtype == LK_F32 ? supcon_row_weights_f32 : supcon_row_weights_f64, &w,
@@ -180,11 +175,11 @@ static lk_status supcon_compute(const lk_call *call)
         void *grad_rows = malloc((size_t)(rows * d) * real);
         if (!grad_rows) status = lk_fail(LK_ENOMEM, "out of memory for the gradient rows");
         if (status == LK_OK && dtype == LK_F32) {
-            supcon_gradient_f32(call, contrast, anchors, rows, d, 1 / t, logits, transposed, grad_rows);
+            supcon_gradient_f32(call, contrast, anchors, rows, d, 1 / t, logits, grad_rows);
             lk_rows_normalize_backward(call->ctx, dtype, contrast, norms, rows, d, grad_rows);
             scatter_views_f32(grad_rows, samples, views, d, grad);
         } else if (status == LK_OK) {
-            supcon_gradient_f64(call, contrast, anchors, rows, d, 1 / t, logits, transposed, grad_rows);
+            supcon_gradient_f64(call, contrast, anchors, rows, d, 1 / t, logits, grad_rows);
             lk_rows_normalize_backward(call->ctx, dtype, contrast, norms, rows, d, grad_rows);
             scatter_views_f64(grad_rows, samples, views, d, grad);
         }
@@ -192,7 +187,6 @@ static lk_status supcon_compute(const lk_call *call)
     }
     free(contrast);
     free(logits);
-    free(transposed);
     free(row_loss);
     free(labels);
     free(norms);

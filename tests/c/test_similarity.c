@@ -1,8 +1,8 @@
 /* The contrastive losses' kernels (general/similarity.h): the GEMM bit for
  * bit against the plain triple loop (the same chain of products per
- * element), on shapes with edge tiles, row strides, accumulation and 1 to 3
- * threads; the transposition and symmetrization; the row normalization and
- * its Jacobian against finite differences. */
+ * element), on shapes with edge tiles and k blocks, row strides, transposed
+ * operands, accumulation and 1 to 3 threads; the symmetrization; the row
+ * normalization and its Jacobian against finite differences. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,83 +14,103 @@ static double uniform(lk_rng *rng)
     return lk_rng_uniform(rng) * 2 - 1;
 }
 
+/* Element (i, j) of an operand. */
+#define AT(matrix, i, j) ((matrix).transposed ? (j) * (matrix).ld + (i) : (i) * (matrix).ld + (j))
+
 /* c = alpha a b (+ c) in the order the kernel promises: p increasing, then alpha. */
-static void naive_gemm_f32(const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
-                           int64_t m, int64_t k, int64_t n, float alpha, int accumulate)
+static void naive_gemm_f32(lk_matrix a, lk_matrix b, float *c, int64_t ldc, int64_t m, int64_t k, int64_t n,
+                           float alpha, int accumulate)
 {
+    const float *x = a.data, *y = b.data;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             float total = 0;
-            for (int64_t p = 0; p < k; p++) total += a[i * lda + p] * b[p * ldb + j];
+            for (int64_t p = 0; p < k; p++) total += x[AT(a, i, p)] * y[AT(b, p, j)];
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + alpha * total : alpha * total;
         }
 }
 
-static void naive_gemm_f64(const double *a, int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc,
-                           int64_t m, int64_t k, int64_t n, double alpha, int accumulate)
+static void naive_gemm_f64(lk_matrix a, lk_matrix b, double *c, int64_t ldc, int64_t m, int64_t k, int64_t n,
+                           double alpha, int accumulate)
 {
+    const double *x = a.data, *y = b.data;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double total = 0;
-            for (int64_t p = 0; p < k; p++) total += a[i * lda + p] * b[p * ldb + j];
+            for (int64_t p = 0; p < k; p++) total += x[AT(a, i, p)] * y[AT(b, p, j)];
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + alpha * total : alpha * total;
         }
 }
 
 static const int64_t gemm_shapes[][3] = {
     /* m, k, n */
-    {1, 1, 1}, {4, 8, 16}, {37, 19, 45}, {64, 128, 64}, {3, 200, 5}, {130, 7, 33},
+    {1, 1, 1}, {4, 8, 16}, {37, 19, 45}, {64, 128, 64}, {3, 600, 5}, {130, 7, 33}, {70, 300, 20},
 };
+
+/* An operand over data for an (rows x cols) matrix, with a gap after each row. */
+static lk_matrix operand(const void *data, int64_t rows, int64_t cols, int transposed)
+{
+    lk_matrix matrix = {data, (transposed ? rows : cols) + 3, transposed};
+    return matrix;
+}
+
+static void check_gemm(lk_context *ctx, int threads, int64_t m, int64_t k, int64_t n, int transpose_a,
+                       int transpose_b, int accumulate, lk_rng *rng)
+{
+    size_t a_count = (size_t)((m + 3) * (k + 3)), b_count = (size_t)((k + 3) * (n + 3)), c_count = (size_t)(m * (n + 2));
+    double *a = malloc(a_count * sizeof *a), *b = malloc(b_count * sizeof *b);
+    double *c = malloc(c_count * sizeof *c), *expected = malloc(c_count * sizeof *c);
+    float *af = malloc(a_count * sizeof *af), *bf = malloc(b_count * sizeof *bf);
+    float *cf = malloc(c_count * sizeof *cf), *expected_f = malloc(c_count * sizeof *cf);
+    for (size_t i = 0; i < a_count; i++) af[i] = (float)(a[i] = uniform(rng));
+    for (size_t i = 0; i < b_count; i++) bf[i] = (float)(b[i] = uniform(rng));
+    for (size_t i = 0; i < c_count; i++) {
+        expected[i] = c[i] = (double)i;
+        expected_f[i] = cf[i] = (float)i;
+    }
+    int64_t ldc = n + 2;
+    lk_gemm_f64(ctx, operand(a, m, k, transpose_a), operand(b, k, n, transpose_b), c, ldc, m, k, n, 0.75, accumulate);
+    naive_gemm_f64(operand(a, m, k, transpose_a), operand(b, k, n, transpose_b), expected, ldc, m, k, n, 0.75, accumulate);
+    lk_gemm_f32(ctx, operand(af, m, k, transpose_a), operand(bf, k, n, transpose_b), cf, ldc, m, k, n, 0.75f,
+                accumulate);
+    naive_gemm_f32(operand(af, m, k, transpose_a), operand(bf, k, n, transpose_b), expected_f, ldc, m, k, n, 0.75f,
+                   accumulate);
+    CHECK_MSG(memcmp(c, expected, c_count * sizeof *c) == 0 && memcmp(cf, expected_f, c_count * sizeof *cf) == 0,
+              "gemm (%lld, %lld, %lld) transposed %d%d accumulate=%d threads=%d differs", (long long)m, (long long)k,
+              (long long)n, transpose_a, transpose_b, accumulate, threads);
+    free(a), free(b), free(c), free(expected), free(af), free(bf), free(cf), free(expected_f);
+}
 
 static void test_gemm_matches_the_triple_loop(void)
 {
     lk_context *contexts[3];
     for (int t = 0; t < 3; t++) CHECK_OK(lk_context_create(t + 1, &contexts[t]));
     lk_rng rng = {11};
-    for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++) {
-        int64_t m = gemm_shapes[s][0], k = gemm_shapes[s][1], n = gemm_shapes[s][2];
-        int64_t lda = k + 3, ldb = n + 1, ldc = n + 2; /* rows with gaps */
-        size_t a_count = (size_t)(m * lda), b_count = (size_t)(k * ldb), c_count = (size_t)(m * ldc);
-        double *a = malloc(a_count * sizeof *a), *b = malloc(b_count * sizeof *b);
-        double *c = malloc(c_count * sizeof *c), *expected = malloc(c_count * sizeof *c);
-        float *af = malloc(a_count * sizeof *af), *bf = malloc(b_count * sizeof *bf);
-        float *cf = malloc(c_count * sizeof *cf), *expected_f = malloc(c_count * sizeof *cf);
-        for (size_t i = 0; i < a_count; i++) af[i] = (float)(a[i] = uniform(&rng));
-        for (size_t i = 0; i < b_count; i++) bf[i] = (float)(b[i] = uniform(&rng));
-        for (int accumulate = 0; accumulate < 2; accumulate++) {
-            for (int t = 0; t < 3; t++) {
-                for (size_t i = 0; i < c_count; i++) {
-                    expected[i] = c[i] = (double)i;
-                    expected_f[i] = cf[i] = (float)i;
-                }
-                lk_gemm_f64(contexts[t], a, lda, b, ldb, c, ldc, m, k, n, 0.75, accumulate);
-                naive_gemm_f64(a, lda, b, ldb, expected, ldc, m, k, n, 0.75, accumulate);
-                lk_gemm_f32(contexts[t], af, lda, bf, ldb, cf, ldc, m, k, n, 0.75f, accumulate);
-                naive_gemm_f32(af, lda, bf, ldb, expected_f, ldc, m, k, n, 0.75f, accumulate);
-                CHECK_MSG(memcmp(c, expected, c_count * sizeof *c) == 0,
-                          "f64 gemm (%lld, %lld, %lld) accumulate=%d threads=%d differs", (long long)m,
-                          (long long)k, (long long)n, accumulate, t + 1);
-                CHECK_MSG(memcmp(cf, expected_f, c_count * sizeof *cf) == 0,
-                          "f32 gemm (%lld, %lld, %lld) accumulate=%d threads=%d differs", (long long)m,
-                          (long long)k, (long long)n, accumulate, t + 1);
-            }
-        }
-        free(a), free(b), free(c), free(expected), free(af), free(bf), free(cf), free(expected_f);
-    }
+    for (size_t s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++)
+        for (int layout = 0; layout < 4; layout++)
+            for (int accumulate = 0; accumulate < 2; accumulate++)
+                for (int t = 0; t < 3; t++)
+                    check_gemm(contexts[t], t + 1, gemm_shapes[s][0], gemm_shapes[s][1], gemm_shapes[s][2],
+                               layout & 1, layout >> 1, accumulate, &rng);
     for (int t = 0; t < 3; t++) lk_context_destroy(contexts[t]);
 }
 
-static void test_transpose_and_symmetrize(void)
+static void test_symmetrize(void)
 {
-    double src[3 * 5], dst[4 * 3], g[3 * 3];
-    for (int i = 0; i < 15; i++) src[i] = i;
-    lk_transpose_f64(src, 3, 4, 5, dst); /* the first 4 of each row of 5 */
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 4; j++) CHECK(dst[j * 3 + i] == src[i * 5 + j]);
+    double g[3 * 3];
     for (int i = 0; i < 9; i++) g[i] = i * i;
     lk_symmetrize_f64(g, 3);
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) CHECK(g[i * 3 + j] == (i * 3 + j) * (i * 3 + j) + (j * 3 + i) * (j * 3 + i));
+    enum { N = 37 }; /* several blocks, a partial one */
+    float *big = malloc(N * N * sizeof *big), *copy = malloc(N * N * sizeof *copy);
+    lk_rng rng = {3};
+    for (int i = 0; i < N * N; i++) copy[i] = big[i] = (float)uniform(&rng);
+    lk_symmetrize_f32(big, N);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) CHECK(big[i * N + j] == copy[i * N + j] + copy[j * N + i]);
+    free(big);
+    free(copy);
 }
 
 /* loss(x) = sum_ij w_ij u_ij with u the normalized rows of x: its gradient
@@ -137,7 +157,7 @@ int main(int argc, char **argv)
 {
     static const lk_test tests[] = {
         {"gemm_matches_the_triple_loop", test_gemm_matches_the_triple_loop},
-        {"transpose_and_symmetrize", test_transpose_and_symmetrize},
+        {"symmetrize", test_symmetrize},
         {"normalization_jacobian", test_normalization_jacobian},
     };
     return lk_test_main(tests, sizeof tests / sizeof tests[0], argc, argv);
