@@ -42,8 +42,7 @@ enum { P_TEMPERATURE, P_NORMALIZE, P_REDUCTION, P_COUNT };
 static void LK_T(nt_xent_logits)(const lk_call *call, const lk_real *z, int64_t rows, int64_t d,
                                  double inverse_t, lk_real *logits)
 {
-    LK_T(lk_gemm)(call->ctx, lk_plain(z, d), lk_transposed(z, d), logits, rows, rows, d, rows,
-                  (lk_real)inverse_t, 0);
+    LK_T(lk_gram)(call->ctx, z, d, logits, rows, rows, d, (lk_real)inverse_t);
 }
 
 /* d z = (G + G^T) z / T, written straight into the two views' gradients. */

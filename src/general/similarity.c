@@ -40,6 +40,7 @@ typedef struct gemm_job {
     int64_t ldc, m, k, n;
     double alpha;
     int accumulate;
+    int upper; /* c = a a^T: only the tiles that reach the diagonal or above */
 } gemm_job;
 
 typedef struct normalize_job {
@@ -159,7 +160,7 @@ LK_HOT static void LK_T(gemm_task)(void *arg, int64_t task, int worker)
     lk_real strip[GEMM_DEPTH * TILE_COLS], acc[GEMM_TASK_ROWS * TILE_COLS];
     int64_t first, last;
     lk_task_rows(task, GEMM_TASK_ROWS, job->m, &first, &last);
-    for (int64_t j0 = 0; j0 < job->n; j0 += TILE_COLS) {
+    for (int64_t j0 = job->upper ? first / TILE_COLS * TILE_COLS : 0; j0 < job->n; j0 += TILE_COLS) {
         int cols = (int)(job->n - j0 < TILE_COLS ? job->n - j0 : TILE_COLS);
         for (int j = 0; j < GEMM_TASK_ROWS * TILE_COLS; j++) acc[j] = 0;
         for (int64_t k0 = 0; k0 < job->k; k0 += GEMM_DEPTH) {
@@ -188,32 +189,48 @@ LK_HOT static void LK_T(gemm_task)(void *arg, int64_t task, int worker)
 void LK_T(lk_gemm)(lk_context *ctx, lk_matrix a, lk_matrix b, lk_real *c, int64_t ldc, int64_t m, int64_t k,
                    int64_t n, lk_real alpha, int accumulate)
 {
-    gemm_job job = {a, b, c, ldc, m, k, n, alpha, accumulate};
+    gemm_job job = {a, b, c, ldc, m, k, n, alpha, accumulate, 0};
     lk_parallel_for_items(ctx, task_count(m, GEMM_TASK_ROWS), m * n * (k > 0 ? k : 1) / 8,
                           LK_T(gemm_task), &job);
 }
 
-/* Block pairs through a transposed copy: the columns of g are rows 4 KiB
- * apart when n = 1024 floats, one set of the L1 cache, so the mirror block
- * is read and written row by row, never column by column. */
-void LK_T(lk_symmetrize)(lk_real *g, int64_t n)
+/* Over pairs of blocks (I <= J), through a transposed copy of the block
+ * below the diagonal: the columns of g are rows 4 KiB apart when n = 1024
+ * floats, one set of the L1 cache, so both blocks are read and written row
+ * by row. add: g[i][j] and g[j][i] both become their sum; else the upper
+ * triangle is copied into the lower one. */
+static void LK_T(fold_blocks)(lk_real *g, int64_t n, int64_t ld, int add)
 {
     enum { BLOCK = 16 };
-    lk_real mirror[BLOCK * BLOCK]; /* mirror[(j - j0) BLOCK + (i - i0)] = g[j][i] */
+    lk_real mirror[BLOCK * BLOCK]; /* mirror[(j - j0) BLOCK + (i - i0)] stands for g[j][i] */
     for (int64_t i0 = 0; i0 < n; i0 += BLOCK)
         for (int64_t j0 = i0; j0 < n; j0 += BLOCK) {
             int64_t i1 = i0 + BLOCK < n ? i0 + BLOCK : n, j1 = j0 + BLOCK < n ? j0 + BLOCK : n;
-            for (int64_t j = j0; j < j1; j++)
-                for (int64_t i = i0; i < i1; i++) mirror[(j - j0) * BLOCK + (i - i0)] = g[j * n + i];
+            for (int64_t j = j0; add && j < j1; j++)
+                for (int64_t i = i0; i < i1; i++) mirror[(j - j0) * BLOCK + (i - i0)] = g[j * ld + i];
             for (int64_t i = i0; i < i1; i++)
                 for (int64_t j = j0 > i ? j0 : i; j < j1; j++) {
-                    lk_real sum = g[i * n + j] + mirror[(j - j0) * BLOCK + (i - i0)];
-                    g[i * n + j] = sum;
-                    mirror[(j - j0) * BLOCK + (i - i0)] = sum;
+                    lk_real value = add ? g[i * ld + j] + mirror[(j - j0) * BLOCK + (i - i0)] : g[i * ld + j];
+                    g[i * ld + j] = value;
+                    mirror[(j - j0) * BLOCK + (i - i0)] = value;
                 }
-            for (int64_t j = j0; j < j1; j++) /* the entries below the diagonal, i <= j */
-                for (int64_t i = i0; i < (i1 < j + 1 ? i1 : j + 1); i++) g[j * n + i] = mirror[(j - j0) * BLOCK + (i - i0)];
+            for (int64_t j = j0; j < j1; j++) /* the entries on and below the diagonal, i <= j */
+                for (int64_t i = i0; i < (i1 < j + 1 ? i1 : j + 1); i++) g[j * ld + i] = mirror[(j - j0) * BLOCK + (i - i0)];
         }
+}
+
+void LK_T(lk_gram)(lk_context *ctx, const lk_real *a, int64_t lda, lk_real *c, int64_t ldc, int64_t n, int64_t k,
+                   lk_real alpha)
+{
+    gemm_job job = {lk_plain(a, lda), lk_transposed(a, lda), c, ldc, n, k, n, alpha, 0, 1};
+    lk_parallel_for_items(ctx, task_count(n, GEMM_TASK_ROWS), n * n * (k > 0 ? k : 1) / 16,
+                          LK_T(gemm_task), &job);
+    LK_T(fold_blocks)(c, n, ldc, 0);
+}
+
+void LK_T(lk_symmetrize)(lk_real *g, int64_t n)
+{
+    LK_T(fold_blocks)(g, n, n, 1);
 }
 
 /* sum of x[j] y[j] in double lanes (core/lanes.h). */

@@ -70,6 +70,14 @@ void lk_gemm_f32(lk_context *ctx, lk_matrix a, lk_matrix b, float *c, int64_t ld
 void lk_gemm_f64(lk_context *ctx, lk_matrix a, lk_matrix b, double *c, int64_t ldc, int64_t m, int64_t k,
                  int64_t n, double alpha, int accumulate);
 
+/* c (n x n) = alpha a a^T, a: n x k (row stride lda): the tiles on and above
+ * the diagonal, then their mirror image, bit for bit what lk_gemm gives (the
+ * products of c[i][j] and c[j][i] are the same, added in the same order). */
+void lk_gram_f32(lk_context *ctx, const float *a, int64_t lda, float *c, int64_t ldc, int64_t n, int64_t k,
+                 float alpha);
+void lk_gram_f64(lk_context *ctx, const double *a, int64_t lda, double *c, int64_t ldc, int64_t n, int64_t k,
+                 double alpha);
+
 /* g (n x n) = g + g^T, in place (each pair added once: the result is exactly
  * symmetric). */
 void lk_symmetrize_f32(float *g, int64_t n);

@@ -88,8 +88,11 @@ static void LK_T(scatter_views)(const lk_real *contrast, int64_t samples, int64_
 static void LK_T(supcon_logits)(const lk_call *call, const lk_real *contrast, int64_t anchors,
                                 int64_t rows, int64_t d, double inverse_t, lk_real *logits)
 {
-    LK_T(lk_gemm)(call->ctx, lk_plain(contrast, d), lk_transposed(contrast, d), logits, rows, anchors, d, rows,
-                  (lk_real)inverse_t, 0);
+    if (anchors == rows)
+        LK_T(lk_gram)(call->ctx, contrast, d, logits, rows, rows, d, (lk_real)inverse_t);
+    else
+        LK_T(lk_gemm)(call->ctx, lk_plain(contrast, d), lk_transposed(contrast, d), logits, rows, anchors, d, rows,
+                      (lk_real)inverse_t, 0);
 }
 
 /* d contrast (rows x d) from G (anchors x rows). */

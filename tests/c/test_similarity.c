@@ -95,6 +95,28 @@ static void test_gemm_matches_the_triple_loop(void)
     for (int t = 0; t < 3; t++) lk_context_destroy(contexts[t]);
 }
 
+/* The Gram matrix a a^T: the same bits as the full product. */
+static void test_gram_is_the_full_product(void)
+{
+    lk_context *ctx;
+    CHECK_OK(lk_context_create(3, &ctx));
+    lk_rng rng = {17};
+    static const int64_t shapes[][2] = {{1, 3}, {5, 2}, {37, 19}, {150, 300}, {130, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t n = shapes[s][0], k = shapes[s][1], lda = k + 1, ldc = n + 5;
+        float *a = malloc((size_t)(n * lda) * sizeof *a), *c = malloc((size_t)(n * ldc) * sizeof *c);
+        float *expected = malloc((size_t)(n * ldc) * sizeof *c);
+        for (int64_t i = 0; i < n * lda; i++) a[i] = (float)uniform(&rng);
+        for (int64_t i = 0; i < n * ldc; i++) c[i] = expected[i] = -1;
+        lk_gram_f32(ctx, a, lda, c, ldc, n, k, 1.5f);
+        naive_gemm_f32(lk_plain(a, lda), lk_transposed(a, lda), expected, ldc, n, k, n, 1.5f, 0);
+        CHECK_MSG(memcmp(c, expected, (size_t)(n * ldc) * sizeof *c) == 0, "gram (%lld, %lld) differs",
+                  (long long)n, (long long)k);
+        free(a), free(c), free(expected);
+    }
+    lk_context_destroy(ctx);
+}
+
 static void test_symmetrize(void)
 {
     double g[3 * 3];
@@ -157,6 +179,7 @@ int main(int argc, char **argv)
 {
     static const lk_test tests[] = {
         {"gemm_matches_the_triple_loop", test_gemm_matches_the_triple_loop},
+        {"gram_is_the_full_product", test_gram_is_the_full_product},
         {"symmetrize", test_symmetrize},
         {"normalization_jacobian", test_normalization_jacobian},
     };
