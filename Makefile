@@ -72,6 +72,7 @@ bench: package
 	$(VENV_PY) bench/bench_boundary.py
 	$(VENV_PY) bench/bench_boundary_erosion.py
 	$(VENV_PY) bench/bench_metrics.py
+	$(VENV_PY) bench/bench_contrastive.py
 
 docs: build
 	$(LOSSKIT) list --markdown > docs/losses.md
