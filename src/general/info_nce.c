@@ -74,10 +74,17 @@ static int64_t paired_tasks(int64_t n)
 #include "core/typed.h"
 #else /* typed section ------------------------------------------------------ */
 
-static lk_real LK_T(dot)(const lk_real *restrict x, const lk_real *restrict y, int64_t len)
+/* x . y in LK_LANES partial sums (core/lanes.h's order, in the element type):
+ * a vector of independent chains rather than one chain of dependent adds. */
+static inline lk_real LK_T(dot)(const lk_real *restrict x, const lk_real *restrict y, int64_t len)
 {
+    lk_real lanes[LK_LANES] = {0};
+    int64_t j = 0;
+    for (; j + LK_LANES <= len; j += LK_LANES)
+        for (int lane = 0; lane < LK_LANES; lane++) lanes[lane] += x[j + lane] * y[j + lane];
+    for (; j < len; j++) lanes[j % LK_LANES] += x[j] * y[j];
     lk_real total = 0;
-    for (int64_t j = 0; j < len; j++) total += x[j] * y[j];
+    for (int lane = 0; lane < LK_LANES; lane++) total += lanes[lane];
     return total;
 }
 
