@@ -257,9 +257,9 @@ static inline double LK_T(dot_lanes)(const lk_real *restrict x, const lk_real *r
 static inline double LK_T(normalize_row)(const lk_real *x, lk_real *unit, int64_t dim)
 {
     double norm = sqrt(LK_T(dot_lanes)(x, x, dim));
-    /* one rounding more than F.normalize's division, a multiply instead of a divide */
-    const lk_real inverse = (lk_real)(1 / (norm > LK_NORMALIZE_EPS ? norm : LK_NORMALIZE_EPS));
-    for (int64_t j = 0; j < dim; j++) unit[j] = x[j] * inverse;
+    /* a division, as F.normalize: a 1-D row becomes exactly +-1 (its gradient exactly 0) */
+    const lk_real divisor = (lk_real)(norm > LK_NORMALIZE_EPS ? norm : LK_NORMALIZE_EPS);
+    for (int64_t j = 0; j < dim; j++) unit[j] = x[j] / divisor;
     return norm;
 }
 
