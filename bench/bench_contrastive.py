@@ -3,13 +3,13 @@ computation in PyTorch (eager, and torch.compile unless --no-compile) and the
 info-nce-pytorch package, on the same embeddings, at the same thread count,
 in one run. The gradient of every embedding input is computed.
 
-    python bench/bench_contrastive.py [--threads 1 2] [--sizes 512,128 2048,128]
+    python bench/bench_contrastive.py [--threads 1 2] [--shapes 512,128 2048,128]
                                       [--losses info_nce nt_xent ...] [--no-compile] [--repeats 15]
 
 N,D: N embeddings of D features per input (InfoNCE: N queries, N positives
 and N shared negatives, or 16 paired negatives per query; NT-Xent: two views
 of N samples, a 2N x 2N similarity; SupCon: N samples of 2 views, 10 classes).
-Timing as bench/timing.py: implementations take turns, each keeps its best
+Timing as bench/timing.py (best_times_of): implementations take turns, each keeps its best
 time; "ratio" is the other's time over losskit's (above 1: losskit is
 faster); "GFLOP/s" counts the multiply-adds of the similarity GEMMs
 (forward and backward) over losskit's time.
@@ -17,8 +17,6 @@ faster); "GFLOP/s" counts the multiply-adds of the similarity GEMMs
 
 from __future__ import annotations
 
-import argparse
-import time
 import warnings
 
 import torch
@@ -26,6 +24,7 @@ import torch.nn.functional as F
 
 import losskit
 import losskit.torch as lkt
+from timing import arguments, best_times_of
 
 warnings.filterwarnings("ignore")
 
@@ -108,39 +107,11 @@ LOSSES = {
 }
 
 
-def best_times(functions, leaves, extra, repeats):
-    """Best seconds of fn(*leaves, *extra).backward(), the functions taking turns."""
-    leaves = [t.detach().clone().requires_grad_(True) for t in leaves]
-
-    def step(fn):
-        for leaf in leaves:
-            leaf.grad = None
-        fn(*leaves, *extra).backward()
-
-    for fn in functions.values():
-        for _ in range(3):
-            step(fn)
-    best = {name: float("inf") for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            step(fn)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--sizes", nargs="+", default=["512,128", "2048,128"])
-    parser.add_argument("--losses", nargs="+", default=list(LOSSES))
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, best of {args.repeats}\n")
-    print("| loss | N,D | threads | implementation | ms | ratio | losskit GFLOP/s |\n|---|---|---|---|---|---|---|")
-    for size in args.sizes:
+    args = arguments(__doc__, LOSSES, shapes=["512,128", "2048,128"],
+                     header="| loss | N,D | threads | implementation | ms | ratio | losskit GFLOP/s |\n"
+                            "|---|---|---|---|---|---|---|")
+    for size in args.shapes:
         n, d = (int(v) for v in size.split(","))
         for name in args.losses:
             make_ours, eager, libraries = LOSSES[name]
@@ -151,7 +122,7 @@ def main():
             implementations.update({label: factory() for label, factory in libraries.items()})
             for threads in args.threads:
                 torch.set_num_threads(threads)
-                times = best_times(implementations, leaves, extra, args.repeats)
+                times = best_times_of(implementations, leaves, extra, args.repeats)
                 ours = times.pop("losskit")
                 print(f"| {name} | {size} | {threads} | losskit | {ours * 1e3:.3f} | 1.00 | "
                       f"{2 * multiply_adds / ours / 1e9:.1f} |", flush=True)

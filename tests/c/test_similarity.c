@@ -17,28 +17,35 @@ static double uniform(lk_rng *rng)
 /* Element (i, j) of an operand. */
 #define AT(matrix, i, j) ((matrix).transposed ? (j) * (matrix).ld + (i) : (i) * (matrix).ld + (j))
 
-/* c = alpha a b (+ c) in the order the kernel promises: p increasing, then alpha. */
-static void naive_gemm_f32(lk_matrix a, lk_matrix b, float *c, int64_t ldc, int64_t m, int64_t k, int64_t n,
-                           float alpha, int accumulate)
+/* Element i of float (f32) or double data, as a double. */
+static double read(const void *data, int f32, int64_t i)
 {
-    const float *x = a.data, *y = b.data;
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            float total = 0;
-            for (int64_t p = 0; p < k; p++) total += x[AT(a, i, p)] * y[AT(b, p, j)];
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + alpha * total : alpha * total;
-        }
+    return f32 ? (double)((const float *)data)[i] : ((const double *)data)[i];
 }
 
-static void naive_gemm_f64(lk_matrix a, lk_matrix b, double *c, int64_t ldc, int64_t m, int64_t k, int64_t n,
-                           double alpha, int accumulate)
+/* x rounded to the element type: float arithmetic done in double and
+ * rounded once is float arithmetic (53 >= 2 * 24 + 2 bits). */
+static double round_to(double x, int f32)
 {
-    const double *x = a.data, *y = b.data;
+    return f32 ? (double)(float)x : x;
+}
+
+/* c = alpha a b (+ c) in the order the kernel promises: p increasing, then
+ * alpha, in the element type. */
+static void naive_gemm(int f32, lk_matrix a, lk_matrix b, void *c, int64_t ldc, int64_t m, int64_t k, int64_t n,
+                       double alpha, int accumulate)
+{
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double total = 0;
-            for (int64_t p = 0; p < k; p++) total += x[AT(a, i, p)] * y[AT(b, p, j)];
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + alpha * total : alpha * total;
+            for (int64_t p = 0; p < k; p++)
+                total = round_to(total + round_to(read(a.data, f32, AT(a, i, p)) * read(b.data, f32, AT(b, p, j)), f32), f32);
+            double scaled = round_to(alpha * total, f32);
+            double value = accumulate ? round_to(read(c, f32, i * ldc + j) + scaled, f32) : scaled;
+            if (f32)
+                ((float *)c)[i * ldc + j] = (float)value;
+            else
+                ((double *)c)[i * ldc + j] = value;
         }
 }
 
@@ -70,11 +77,11 @@ static void check_gemm(lk_context *ctx, int threads, int64_t m, int64_t k, int64
     }
     int64_t ldc = n + 2;
     lk_gemm_f64(ctx, operand(a, m, k, transpose_a), operand(b, k, n, transpose_b), c, ldc, m, k, n, 0.75, accumulate);
-    naive_gemm_f64(operand(a, m, k, transpose_a), operand(b, k, n, transpose_b), expected, ldc, m, k, n, 0.75, accumulate);
+    naive_gemm(0, operand(a, m, k, transpose_a), operand(b, k, n, transpose_b), expected, ldc, m, k, n, 0.75, accumulate);
     lk_gemm_f32(ctx, operand(af, m, k, transpose_a), operand(bf, k, n, transpose_b), cf, ldc, m, k, n, 0.75f,
                 accumulate);
-    naive_gemm_f32(operand(af, m, k, transpose_a), operand(bf, k, n, transpose_b), expected_f, ldc, m, k, n, 0.75f,
-                   accumulate);
+    naive_gemm(1, operand(af, m, k, transpose_a), operand(bf, k, n, transpose_b), expected_f, ldc, m, k, n, 0.75,
+               accumulate);
     CHECK_MSG(memcmp(c, expected, c_count * sizeof *c) == 0 && memcmp(cf, expected_f, c_count * sizeof *cf) == 0,
               "gemm (%lld, %lld, %lld) transposed %d%d accumulate=%d threads=%d differs", (long long)m, (long long)k,
               (long long)n, transpose_a, transpose_b, accumulate, threads);
@@ -109,7 +116,7 @@ static void test_gram_is_the_full_product(void)
         for (int64_t i = 0; i < n * lda; i++) a[i] = (float)uniform(&rng);
         for (int64_t i = 0; i < n * ldc; i++) c[i] = expected[i] = -1;
         lk_gram_f32(ctx, a, lda, c, ldc, n, k, 1.5f);
-        naive_gemm_f32(lk_plain(a, lda), lk_transposed(a, lda), expected, ldc, n, k, n, 1.5f, 0);
+        naive_gemm(1, lk_plain(a, lda), lk_transposed(a, lda), expected, ldc, n, k, n, 1.5, 0);
         CHECK_MSG(memcmp(c, expected, (size_t)(n * ldc) * sizeof *c) == 0, "gram (%lld, %lld) differs",
                   (long long)n, (long long)k);
         free(a), free(c), free(expected);
