@@ -23,10 +23,11 @@
  * SupContrast losses.py; temperature 0.07, base_temperature 0.07,
  * contrast_mode 'all'): features (bsz, n_views, D), labels (bsz,) or mask
  * (bsz, bsz); the loss does NOT normalize (their network does: normalize
- * defaults to false here too); the divisor guard of the current version
- * (older ones gave NaN for an anchor without positives; the 2020 version
- * also added 1e-9 inside the log, which changes the value only when every
- * other logit is ~20 below the self-similarity). Their SimCLR mode (no
+ * defaults to false here too). An anchor without positives adds 0, with the
+ * divisor guard of later versions of losses.py (mask_pos_pairs = 1 where
+ * the mask's row sums to < 1e-6); the versions read here divide 0 by 0 (NaN),
+ * and one of them adds 1e-9 inside the log, which changes the value only when
+ * every other logit is ~20 below the self-similarity. Their SimCLR mode (no
  * labels, no mask) is labels = arange(bsz). reduction=none gives
  * (anchor_count, bsz), as their loss.view(anchor_count, batch_size).
  */
@@ -245,8 +246,9 @@ const lk_loss_desc lk_loss_supervised_contrastive = {
     .reference = "P. Khosla et al., Supervised Contrastive Learning, NeurIPS 2020",
     .notes = "As the authors' SupConLoss (temperature 0.07, base_temperature 0.07, "
              "contrast_mode all, features (bsz, n_views, D), labels or a mask): the features are "
-             "not normalized unless normalize=true; an anchor without positives adds 0 (their "
-             "current divisor guard). SimCLR mode: labels = arange(B).",
+             "not normalized unless normalize=true; an anchor without positives adds 0 (the "
+             "divisor guard of later losses.py; the 2020 code gives NaN). SimCLR mode: "
+             "labels = arange(B).",
     LK_DESC_INPUTS(supcon_inputs),
     LK_DESC_PARAMS(supcon_params),
     .examples = supcon_examples,
