@@ -82,6 +82,7 @@ bench: package
 	$(VENV_PY) bench/bench_boundary_erosion.py
 	$(VENV_PY) bench/bench_metrics.py
 	$(VENV_PY) bench/bench_gan_detection.py
+	$(VENV_PY) bench/bench_contrastive.py
 	$(LOSSKIT) bench
 
 docs: build

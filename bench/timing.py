@@ -20,14 +20,21 @@ import losskit
 
 
 def best_times(functions, x, target, repeats):
-    """Best seconds of fn(x, target).backward() on a leaf, for each function.
-    Rounds go through all functions in turn, so that a burst of load from the
-    machine's neighbours hits every implementation alike."""
-    leaf = x.detach().clone().requires_grad_(True)
+    """Best seconds of fn(x, target).backward() on a leaf, for each function."""
+    return best_times_of(functions, [x], [target], repeats)
+
+
+def best_times_of(functions, leaves, others, repeats):
+    """Best seconds of fn(*leaves, *others).backward(), the leaves' gradients
+    wanted, for each function. Rounds go through all functions in turn, so
+    that a burst of load from the machine's neighbours hits every
+    implementation alike."""
+    leaves = [t.detach().clone().requires_grad_(True) for t in leaves]
 
     def step(fn):
-        leaf.grad = None
-        fn(leaf, target).backward()
+        for leaf in leaves:
+            leaf.grad = None
+        fn(*leaves, *others).backward()
 
     for fn in functions.values():
         for _ in range(3):
@@ -58,18 +65,19 @@ def print_rows(name, shape_text, threads, times, moved):
         print(f"| {name} | {shape_text} | {threads} | {label} | {other * 1e3:.3f} | {other / ours:.2f} | |", flush=True)
 
 
-def arguments(description, losses):
-    """The benchmarks' command line: threads, shapes, losses, repeats, --no-compile."""
+def arguments(description, losses, shapes=("8,4,128,128", "2,4,64,96,96"), header=TABLE_HEADER):
+    """The benchmarks' command line: threads, shapes, losses, repeats, --no-compile;
+    prints the run's description and the table's header."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--shapes", nargs="+", default=["8,4,128,128", "2,4,64,96,96"])
+    parser.add_argument("--shapes", nargs="+", default=list(shapes))
     parser.add_argument("--losses", nargs="+", default=list(losses))
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, best of {args.repeats}\n")
-    print(TABLE_HEADER)
+    print(header)
     return args
 
 

@@ -23,23 +23,35 @@ def sequence_log_probs():
     return torch.log_softmax(logits.mean(2), 1).permute(2, 0, 1)  # (T=32, N=2, C=4)
 
 
+def pixel_embeddings(maps):
+    """(N, C, H, W) -> one C-dimensional embedding per pixel of a 2 x 2 grid: (N H W / 4, C)."""
+    return maps[:, :, ::2, ::2].permute(0, 2, 3, 1).reshape(-1, maps.shape[1])
+
+
 def inputs_for(entry):
     """The batch as this loss takes it, read off its catalogue entry: the logits
     (their softmax where the loss takes probabilities by default, as kornia's
     Hausdorff loss does), then labels (a 0/1 object mask where the loss wants
     one) or one-hot masks, then a learnable scalar where the loss has one
-    (Robust T's nu, started at 1 as its authors do)."""
+    (Robust T's nu, started at 1 as its authors do). The contrastive losses
+    take the logits of every other pixel as embeddings: InfoNCE against their
+    one-hot target (the positive) and the one-hot of the next class (the
+    negatives), NT-Xent and SupCon with a second view of the same pixels."""
     activation = next((p["default"] for p in entry["params"] if p["name"] == "activation"), None)
     by_shape = {
         "scores": lambda: torch.softmax(logits, 1) if activation == "none" else logits,
         "any": lambda: logits,
         "class_target": lambda: (labels > 0).long() if spec["domain"] == "binary" else labels,
-        "like_first": lambda: masks,
+        "like_first": lambda: pixel_embeddings(masks) if entry["inputs"][0]["shape"] == "embeddings" else masks,
         "scalar": lambda: torch.ones((), requires_grad=True),
         # CTC: each image's column means as a sequence of 32 steps over the 4 classes
         "sequence_scores": lambda: sequence_log_probs(),
         "label_sequences": lambda: sequence_targets,
         "per_item": lambda: sequence_lengths[spec["domain"]],
+        "embeddings": lambda: pixel_embeddings(logits),
+        "keys": lambda: pixel_embeddings(F.one_hot((labels + 1) % 4, 4).permute(0, 3, 1, 2).float()),
+        "views": lambda: torch.stack([pixel_embeddings(logits), pixel_embeddings(logits.roll(1, 1))], 1),
+        "row_target": lambda: labels[:, ::2, ::2].reshape(-1),
     }
     made = []
     for spec in entry["inputs"]:

@@ -169,8 +169,18 @@ typedef enum lk_shape_rule {
     LK_SHAPE_SEQUENCE_SCORES = 5, /* (T, N, C): time, batch, classes (CTC's log-probs); as
                                      input 0 the batch is N = axis 1 */
     LK_SHAPE_PER_ITEM = 6,        /* (N,): one value per batch item of input 0 */
-    LK_SHAPE_LABEL_SEQUENCES = 7  /* integer label sequences, one per batch item: padded
+    LK_SHAPE_LABEL_SEQUENCES = 7, /* integer label sequences, one per batch item: padded
                                      (N, S) or concatenated (S_total,) */
+    /* Embeddings (contrastive losses). Their optional inputs (InfoNCE's
+     * negatives, SupCon's labels) are not empty tensors: a loss that can go
+     * without one is registered twice, with and without the slot
+     * (info_nce / info_nce_in_batch). */
+    LK_SHAPE_EMBEDDINGS = 8,   /* (N, D): one D-dimensional embedding per row */
+    LK_SHAPE_VIEWS = 9,        /* (N, V, D): V views (embeddings) of each of N samples */
+    LK_SHAPE_KEYS = 10,         /* (M, D) keys shared by every row of input 0, or (N, M, D):
+                                  M keys per row; D and N those of input 0 */
+    LK_SHAPE_ROW_TARGET = 11   /* integer labels (N,), one per row of input 0, or a float
+                                  mask (N, N) of pairs of rows */
 } lk_shape_rule;
 
 /* What values an input holds (for documentation and test generation). */
@@ -184,7 +194,9 @@ typedef enum lk_value_domain {
     LK_DOMAIN_LOG_PROBS = 5,     /* log-probabilities over the class axis (log_softmax) */
     LK_DOMAIN_LABEL_SEQUENCES = 6, /* class indices in [0, C), never the blank class */
     LK_DOMAIN_INPUT_LENGTHS = 7,   /* sequence lengths in [0, T] */
-    LK_DOMAIN_TARGET_LENGTHS = 8   /* label-sequence lengths in [0, S] (S_total in all) */
+    LK_DOMAIN_TARGET_LENGTHS = 8,  /* label-sequence lengths in [0, S] (S_total in all) */
+    LK_DOMAIN_GROUPS = 9         /* integer labels compared only for equality (any value),
+                                    or float pair weights in [0, 1] */
 } lk_value_domain;
 
 /* One bit per accepted dtype. */

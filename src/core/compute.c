@@ -90,6 +90,35 @@ static lk_status check_label_sequences(const lk_loss_desc *desc, const char *nam
     return shape_error(name, t, expected);
 }
 
+/* Keys against embeddings x (N, D) or (N, V, D): (M, D), or (N, M, D). */
+static lk_status check_keys(const char *name, const lk_tensor *keys, const lk_tensor *x)
+{
+    int64_t rows = x->shape[0], dim = x->shape[x->ndim - 1];
+    if ((keys->ndim == 2 || (keys->ndim == 3 && keys->shape[0] == rows)) &&
+        keys->shape[keys->ndim - 1] == dim)
+        return LK_OK;
+    char expected[LK_SHAPE_TEXT * 2];
+    snprintf(expected, sizeof expected, "(M, %lld) or (%lld, M, %lld) (keys of input 0's rows)",
+             (long long)dim, (long long)rows, (long long)dim);
+    return shape_error(name, keys, expected);
+}
+
+/* Integer labels (N,) or a float mask (N, N), N the rows of input 0. */
+static lk_status check_row_target(const char *name, const lk_tensor *target, const lk_tensor *x)
+{
+    int64_t rows = x->shape[0];
+    char expected[LK_SHAPE_TEXT * 2];
+    if (lk_dtype_is_float(target->dtype)) {
+        if (target->ndim == 2 && target->shape[0] == rows && target->shape[1] == rows) return LK_OK;
+        snprintf(expected, sizeof expected, "(%lld, %lld) when it holds a mask of pairs of rows",
+                 (long long)rows, (long long)rows);
+        return shape_error(name, target, expected);
+    }
+    if (target->ndim == 1 && target->shape[0] == rows) return LK_OK;
+    snprintf(expected, sizeof expected, "(%lld,) (one label per row of input 0)", (long long)rows);
+    return shape_error(name, target, expected);
+}
+
 static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
 {
     const lk_input_info *info = &desc->inputs[i];
@@ -130,6 +159,14 @@ static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, 
             return shape_error(info->name, t, expected);
         }
         return LK_OK;
+    case LK_SHAPE_EMBEDDINGS:
+        if (t->ndim != 2) return shape_error(info->name, t, "(N, D): one embedding per row");
+        return LK_OK;
+    case LK_SHAPE_VIEWS:
+        if (t->ndim != 3) return shape_error(info->name, t, "(N, V, D): V views of each of N samples");
+        return LK_OK;
+    case LK_SHAPE_KEYS: return check_keys(info->name, t, &inputs[0]);
+    case LK_SHAPE_ROW_TARGET: return check_row_target(info->name, t, &inputs[0]);
     }
     return lk_fail(LK_EINVAL, "loss '%s': input '%s' has an unknown shape rule", desc->name, info->name);
 }
@@ -149,6 +186,10 @@ static void output_shape(const lk_call *call, lk_tensor *out)
     if (call->desc->output == LK_OUTPUT_PER_ITEM) {
         out->ndim = 1;
         out->shape[0] = call->batch;
+        return;
+    }
+    if (call->desc->output == LK_OUTPUT_PER_ANCHOR) {
+        call->desc->anchor_shape(call, out);
         return;
     }
     if (call->desc->output == LK_OUTPUT_PER_ELEMENT) {

@@ -27,7 +27,8 @@ typedef enum lk_output_rule {
     LK_OUTPUT_PER_ELEMENT = 1, /* the shape of input 0 */
     LK_OUTPUT_SCALAR = 2,      /* always a scalar: the loss has no "none" */
     LK_OUTPUT_REGION = 3,      /* per term of a region loss (core/region.h) */
-    LK_OUTPUT_PER_ITEM = 4     /* (N,): one value per batch item (call->batch) */
+    LK_OUTPUT_PER_ITEM = 4,    /* (N,): one value per batch item (call->batch) */
+    LK_OUTPUT_PER_ANCHOR = 5   /* per anchor of a contrastive loss: the desc's anchor_shape */
 } lk_output_rule;
 
 struct lk_region_ops; /* core/region.h: losses built on per-class sums */
@@ -71,6 +72,8 @@ struct lk_loss_desc {
     lk_check_fn check;     /* optional: loss-specific validation before compute */
     lk_compute_fn compute; /* the loss and, where grads[i].data != NULL, its gradients */
     const struct lk_region_ops *region; /* region losses (stats API), else NULL */
+    /* LK_OUTPUT_PER_ANCHOR: sets out->ndim and out->shape for reduction none */
+    void (*anchor_shape)(const lk_call *call, lk_tensor *out);
 };
 
 #define LK_COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))

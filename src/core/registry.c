@@ -172,24 +172,26 @@ static const char *param_type_name(lk_param_type type)
 
 static const char *shape_rule_name(lk_shape_rule rule)
 {
-    static const char *const names[] = {"scores",           "class_target", "like_first",
-                                        "any",              "scalar",       "sequence_scores",
-                                        "per_item",         "label_sequences"};
+    static const char *const names[] = {"scores",          "class_target", "like_first",
+                                        "any",             "scalar",       "sequence_scores",
+                                        "per_item",        "label_sequences", "embeddings",
+                                        "views",           "keys",         "row_target"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 
 static const char *domain_name(lk_value_domain domain)
 {
-    static const char *const names[] = {"scores",          "class_target",    "unit_interval",
-                                        "binary",          "real",            "log_probs",
-                                        "label_sequences", "input_lengths",   "target_lengths"};
+    static const char *const names[] = {"scores",          "class_target",  "unit_interval",
+                                        "binary",          "real",          "log_probs",
+                                        "label_sequences", "input_lengths", "target_lengths",
+                                        "groups"};
     return (unsigned)domain < LK_COUNT_OF(names) ? names[domain] : "unknown";
 }
 
 static const char *output_rule_name(lk_output_rule rule)
 {
     static const char *const names[] = {"per_pixel", "per_element", "scalar", "per_term",
-                                        "per_item"};
+                                        "per_item",  "per_anchor"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 

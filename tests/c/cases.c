@@ -107,6 +107,11 @@ static void fill_scores(lk_case *c, const lk_case_options *options, lk_rng *rng)
 {
     lk_tensor *t = &c->inputs[0];
     int64_t count = lk_tensor_numel(t);
+    /* Embeddings multiply each other: entries of 8 make logits of 1e3 to 1e4
+     * (a saturated softmax) where 80 would leave finite differences to the
+     * curvature of the products. */
+    lk_shape_rule rule = lk_loss_input(c->desc, 0)->shape;
+    double extreme = rule == LK_SHAPE_EMBEDDINGS || rule == LK_SHAPE_VIEWS ? 8 : 80;
     if (lk_loss_input(c->desc, 0)->domain == LK_DOMAIN_LOG_PROBS) {
         fill_log_probs(t, options, rng);
         return;
@@ -115,7 +120,7 @@ static void fill_scores(lk_case *c, const lk_case_options *options, lk_rng *rng)
         for (int64_t i = 0; i < count; i++) {
             double value = lk_rng_uniform(rng) * 6 - 3;
             if (options->extreme && lk_rng_uniform(rng) < 0.2)
-                value = (lk_rng_uniform(rng) < 0.5 ? -1 : 1) * (80 + lk_rng_uniform(rng));
+                value = (lk_rng_uniform(rng) < 0.5 ? -1 : 1) * (extreme + lk_rng_uniform(rng));
             lk_tensor_set(t, i, value);
         }
         return;
@@ -253,6 +258,61 @@ static int make_sequences(lk_case *c, const lk_case_options *options, lk_rng *rn
     return 1;
 }
 
+/* Embedding losses read (rows, D) or (B, V, D), not (N, C, *spatial): the
+ * sweep's shape becomes rows = N C (at most 300) of D = the spatial size (C
+ * without spatial axes; at most 64), in V = ndim - 1 views for the VIEWS
+ * rule (B = N C, at most 150). */
+static void embedding_shape(lk_shape_rule rule, const lk_case_options *options, lk_tensor *t)
+{
+    int64_t rows = options->shape[0] * options->shape[1], dim = options->ndim > 2 ? 1 : options->shape[1];
+    for (int axis = 2; axis < options->ndim; axis++) dim *= options->shape[axis];
+    dim = dim < 64 ? dim : 64;
+    if (rule == LK_SHAPE_EMBEDDINGS) {
+        t->ndim = 2;
+        t->shape[0] = rows < 300 ? rows : 300;
+        t->shape[1] = dim;
+        return;
+    }
+    t->ndim = 3;
+    t->shape[0] = rows < 150 ? rows : 150;
+    t->shape[1] = options->ndim - 1;
+    t->shape[2] = dim;
+}
+
+/* Keys of the rows of input 0: (M, D), or (N, 3, D) with negative_mode=paired. */
+static void keys_shape(const lk_case *c, lk_tensor *t)
+{
+    const lk_tensor *x = &c->inputs[0];
+    int64_t dim = x->shape[x->ndim - 1];
+    if (param_is(c, "negative_mode", "paired")) {
+        t->ndim = 3;
+        t->shape[0] = x->shape[0];
+        t->shape[1] = 3;
+        t->shape[2] = dim;
+    } else {
+        t->ndim = 2;
+        t->shape[0] = x->shape[0] / 2 + 2;
+        t->shape[1] = dim;
+    }
+}
+
+/* Labels (N,) in [0, 3) (all 0: every pair positive), or a float (N, N)
+ * mask of weights in [0, 1], a third of them 0 and a third 1. */
+static void fill_row_target(lk_case *c, lk_tensor *t, const lk_case_options *options, lk_rng *rng)
+{
+    int64_t rows = c->inputs[0].shape[0];
+    int is_float = t->dtype == LK_F32 || t->dtype == LK_F64;
+    t->ndim = is_float ? 2 : 1;
+    t->shape[0] = rows;
+    t->shape[1] = rows;
+    allocate(t);
+    for (int64_t i = 0; i < lk_tensor_numel(t); i++) {
+        double u = lk_rng_uniform(rng), value = u < 1.0 / 3 ? 0 : u < 2.0 / 3 ? 1 : lk_rng_uniform(rng);
+        if (!is_float) value = options->single_class ? 0 : (double)lk_rng_below(rng, 3);
+        lk_tensor_set(t, i, value);
+    }
+}
+
 /* Shapes and fills input `slot` (> 0) of the case; 0 if the dtype does not fit. */
 static int make_target(lk_case *c, size_t slot, const lk_case_options *options, lk_rng *rng)
 {
@@ -273,6 +333,11 @@ static int make_target(lk_case *c, size_t slot, const lk_case_options *options, 
     if (is_float && dtype != options->dtype) return 0;
     *t = c->inputs[0];
     t->dtype = dtype;
+    if (info->shape == LK_SHAPE_ROW_TARGET) {
+        fill_row_target(c, t, options, rng);
+        return 1;
+    }
+    if (info->shape == LK_SHAPE_KEYS) keys_shape(c, t);
     if (info->shape == LK_SHAPE_CLASS_TARGET && !is_float) {
         t->ndim = c->inputs[0].ndim - 1;
         for (int axis = 1; axis < t->ndim; axis++) t->shape[axis] = c->inputs[0].shape[axis + 1];
@@ -309,6 +374,8 @@ int lk_case_make(const lk_loss_desc *desc, const char *spec, const lk_case_optio
     scores->dtype = options->dtype;
     scores->ndim = options->ndim;
     memcpy(scores->shape, options->shape, sizeof options->shape);
+    lk_shape_rule rule = lk_loss_input(desc, 0)->shape;
+    if (rule == LK_SHAPE_EMBEDDINGS || rule == LK_SHAPE_VIEWS) embedding_shape(rule, options, scores);
     allocate(scores);
     fill_scores(out, options, &rng);
     for (size_t slot = 1; slot < out->n_inputs; slot++) {

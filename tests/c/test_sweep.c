@@ -326,7 +326,7 @@ static void bad_shapes(const lk_loss_desc *desc)
         c.inputs[1].shape[c.inputs[1].ndim - 1] += 1;
     }
 
-    c.inputs[0].shape[2] = 0;
+    c.inputs[0].shape[c.inputs[0].ndim - 1] = 0;
     check_fails(&c, LK_ESHAPE, input_name, "zero-sized dimension");
     c.inputs[0] = saved;
 
@@ -408,7 +408,9 @@ static void bad_target_values(const lk_loss_desc *desc, lk_case *c)
     const char *target_name = lk_loss_input(desc, 1)->name;
     int64_t last = lk_tensor_numel(&c->inputs[1]) - 1;
     double saved = lk_tensor_get(&c->inputs[1], last);
-    if (label_target(c)) {
+    if (label_target(c) && lk_loss_input(desc, 1)->domain == LK_DOMAIN_GROUPS) {
+        /* labels compared for equality: any integer is one */
+    } else if (label_target(c)) {
         lk_tensor_set(&c->inputs[1], last, (double)lk_case_classes(c));
         check_fails(c, LK_EVALUE, target_name, "label equal to the class count");
         lk_tensor_set(&c->inputs[1], last, -7);

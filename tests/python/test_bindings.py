@@ -25,6 +25,8 @@ def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
     slots = entry["inputs"]
     if slots[0]["shape"] == "sequence_scores":
         return sequence_inputs(entry, loss, shape, dtype, generator, target_kind)
+    if slots[0]["shape"] in ("embeddings", "views"):
+        shape = embedding_shape(slots[0]["shape"], shape)
     probabilities = loss.get("activation") == "none" if "activation" in loss.params else False
     softmax = any(p["name"] == "activation" and "softmax" in p.get("choices", []) for p in entry["params"])
     if not probabilities:
@@ -35,7 +37,16 @@ def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
         scores = (0.05 + 0.9 * torch.rand(shape, generator=generator, dtype=torch.float64)).to(dtype)
     inputs = [scores]
     for slot in slots[1:]:
-        if slot["shape"] == "scalar":  # a parameter-like input (the T-loss's nu)
+        if slot["shape"] == "keys":  # negatives: (M, D), or (N, 3, D) when paired
+            paired = "negative_mode" in loss.params and loss.get("negative_mode") == "paired"
+            keys = (shape[0], 3, shape[-1]) if paired else (shape[0] // 2 + 2, shape[-1])
+            inputs.append((torch.rand(keys, generator=generator, dtype=torch.float64) * 4 - 2).to(dtype))
+        elif slot["shape"] == "row_target":  # labels (N,), or a mask (N, N) of weights in [0, 1]
+            if target_kind == "dense" and dtype_name(dtype) in slot["dtypes"]:
+                inputs.append(torch.rand((shape[0], shape[0]), generator=generator, dtype=torch.float64).to(dtype))
+            else:
+                inputs.append(torch.randint(0, 3, (shape[0],), generator=generator))
+        elif slot["shape"] == "scalar":  # a parameter-like input (the T-loss's nu)
             inputs.append((torch.rand((), generator=generator, dtype=torch.float64) * 3 - 1).to(dtype))
         elif slot["shape"] == "class_target" and slot["domain"] == "binary":  # an object mask
             inputs.append(labels_for(shape[:1] + (2,) + shape[2:], generator))
@@ -70,6 +81,17 @@ def sequence_inputs(entry, loss, shape, dtype, generator, target_kind):
     return [log_probs, targets, input_lengths, target_lengths]
 
 
+def embedding_shape(rule, shape):
+    """The embeddings made of a sweep shape (N, C, *spatial), as tests/c/cases.c
+    makes them: N C rows (at most 300; 150 samples of ndim - 1 views) of D =
+    the spatial size (C without spatial axes; at most 64)."""
+    rows = shape[0] * shape[1]
+    dim = min(int(np.prod(shape[2:])) if len(shape) > 2 else shape[1], 64)
+    if rule == "embeddings":
+        return (min(rows, 300), dim)
+    return (min(rows, 150), len(shape) - 1, dim)
+
+
 def dtype_name(dtype):
     return str(dtype).replace("torch.", "")
 
@@ -87,6 +109,12 @@ def sweep_cases():
 # errors, 1e-5 into 1e-8; at 1e-4 the central difference agrees with the
 # analytic gradient to 1e-9 (truncation is smaller still).
 GRADCHECK_STEP = {"rmi": 1e-4}
+# NT-Xent with reduction=sum and SupCon (T = 0.07 on unnormalized features)
+# reach losses of ~1e2 here: their ~1e-14 rounding over a step of 1e-6 is
+# ~1e-8, gradcheck's atol. A step of 1e-5 (truncation ~1e-10 at these
+# curvatures) agrees with the analytic gradient with a margin.
+for _name in ("nt_xent", "supervised_contrastive"):
+    GRADCHECK_STEP[_name] = 1e-5
 # RMI on the tiny images of the other losses pools down to 2 points in 4
 # dimensions: a degenerate covariance whose curvature defeats finite
 # differences at any step. It is checked on a 12 x 13 image (the C sweep also
@@ -114,7 +142,9 @@ def test_gradcheck_through_the_module(name, spec, generator):
 
             def loss_of(*args):
                 given = iter(args)
-                return module(*[next(given) if d else t for t, d in zip(inputs, differentiable)])
+                value = module(*[next(given) if d else t for t, d in zip(inputs, differentiable)])
+                # a contrastive loss's gradient is that of the anchors' sum (see losskit.torch)
+                return value.sum() if entry["output"] == "per_anchor" else value
 
             assert torch.autograd.gradcheck(loss_of, tuple(leaves), eps=GRADCHECK_STEP.get(name, 1e-6), atol=1e-8,
                                             rtol=1e-6)

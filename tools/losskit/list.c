@@ -105,6 +105,10 @@ static const char *shape_text(const lk_input_info *input)
     case LK_SHAPE_SEQUENCE_SCORES: return "(T, N, C)";
     case LK_SHAPE_PER_ITEM: return "(N,)";
     case LK_SHAPE_LABEL_SEQUENCES: return "(N, S) padded or (S_total,) concatenated";
+    case LK_SHAPE_EMBEDDINGS: return "(N, D)";
+    case LK_SHAPE_VIEWS: return "(N, V, D)";
+    case LK_SHAPE_KEYS: return "(M, D) or (N, M, D)";
+    case LK_SHAPE_ROW_TARGET: return "labels (N,) or mask (N, N)";
     }
     return "?";
 }
