@@ -183,6 +183,10 @@ typedef enum lk_shape_rule {
                                   mask (N, N) of pairs of rows */
 } lk_shape_rule;
 
+/* The shape a rule asks for, in words: "(N, C, *spatial)", "(T, N, C)", ...
+ * (static; "?" for a value that is no rule). */
+LK_API const char *lk_shape_rule_text(lk_shape_rule rule);
+
 /* What values an input holds (for documentation and test generation). */
 typedef enum lk_value_domain {
     LK_DOMAIN_SCORES = 0,       /* logits, or probabilities when activation=none */

@@ -161,21 +161,6 @@ static lk_status parse_term(lk_compound *sum, size_t k, size_t begin, size_t end
 
 /* ------------------------------------------------------------ inputs */
 
-static const char *shape_rule_text(lk_shape_rule rule)
-{
-    switch (rule) {
-    case LK_SHAPE_SCORES: return "scores (N, C, *spatial)";
-    case LK_SHAPE_CLASS_TARGET: return "class indices or per-class targets";
-    case LK_SHAPE_LIKE_FIRST: return "a tensor shaped like input 0";
-    case LK_SHAPE_ANY: return "a tensor of any shape";
-    case LK_SHAPE_SCALAR: return "a scalar";
-    case LK_SHAPE_SEQUENCE_SCORES: return "sequences (T, N, C)";
-    case LK_SHAPE_PER_ITEM: return "one value per batch item";
-    case LK_SHAPE_LABEL_SEQUENCES: return "label sequences";
-    }
-    return "an unknown shape";
-}
-
 /* Term k takes the inputs the terms before it agreed on; narrows them. */
 static lk_status agree_on_inputs(lk_compound *sum, size_t k)
 {
@@ -192,8 +177,8 @@ static lk_status agree_on_inputs(lk_compound *sum, size_t k)
             return lk_fail(LK_EPARAM,
                            "loss '%s' takes input %zu ('%s') as %s, '%s' (term 1) as %s%s: the "
                            "terms of a sum must take the same inputs",
-                           desc->name, i, own->name, shape_rule_text(own->shape), first->name,
-                           shape_rule_text(shared->shape),
+                           desc->name, i, own->name, lk_shape_rule_text(own->shape), first->name,
+                           lk_shape_rule_text(shared->shape),
                            own->shape == shared->shape ? ", with no dtype in common" : "");
         shared->dtypes &= own->dtypes;
         shared->differentiable = shared->differentiable && own->differentiable;

@@ -179,6 +179,25 @@ static const char *shape_rule_name(lk_shape_rule rule)
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 
+const char *lk_shape_rule_text(lk_shape_rule rule)
+{
+    switch (rule) {
+    case LK_SHAPE_SCORES: return "(N, C, *spatial)";
+    case LK_SHAPE_CLASS_TARGET: return "labels (N, *spatial) or (N, 1, *spatial), or like input";
+    case LK_SHAPE_LIKE_FIRST: return "like input";
+    case LK_SHAPE_ANY: return "any, 1-5 dims";
+    case LK_SHAPE_SCALAR: return "() or (1,)";
+    case LK_SHAPE_SEQUENCE_SCORES: return "(T, N, C)";
+    case LK_SHAPE_PER_ITEM: return "(N,)";
+    case LK_SHAPE_LABEL_SEQUENCES: return "(N, S) padded or (S_total,) concatenated";
+    case LK_SHAPE_EMBEDDINGS: return "(N, D)";
+    case LK_SHAPE_VIEWS: return "(N, V, D)";
+    case LK_SHAPE_KEYS: return "(M, D) or (N, M, D)";
+    case LK_SHAPE_ROW_TARGET: return "labels (N,) or mask (N, N)";
+    }
+    return "?";
+}
+
 static const char *domain_name(lk_value_domain domain)
 {
     static const char *const names[] = {"scores",          "class_target",  "unit_interval",

@@ -94,23 +94,9 @@ static int print_json(FILE *out, const char *category)
 
 static const char *shape_text(const lk_input_info *input)
 {
-    switch (input->shape) {
-    case LK_SHAPE_SCORES: return "(N, C, *spatial)";
-    case LK_SHAPE_CLASS_TARGET:
-        return input->dtypes & LK_DTYPES_FLOAT ? "labels (N, *spatial), or like input"
-                                               : "(N, *spatial) or (N, 1, *spatial)";
-    case LK_SHAPE_LIKE_FIRST: return "like input";
-    case LK_SHAPE_ANY: return "any, 1-5 dims";
-    case LK_SHAPE_SCALAR: return "() or (1,)";
-    case LK_SHAPE_SEQUENCE_SCORES: return "(T, N, C)";
-    case LK_SHAPE_PER_ITEM: return "(N,)";
-    case LK_SHAPE_LABEL_SEQUENCES: return "(N, S) padded or (S_total,) concatenated";
-    case LK_SHAPE_EMBEDDINGS: return "(N, D)";
-    case LK_SHAPE_VIEWS: return "(N, V, D)";
-    case LK_SHAPE_KEYS: return "(M, D) or (N, M, D)";
-    case LK_SHAPE_ROW_TARGET: return "labels (N,) or mask (N, N)";
-    }
-    return "?";
+    if (input->shape == LK_SHAPE_CLASS_TARGET && !(input->dtypes & LK_DTYPES_FLOAT))
+        return "(N, *spatial) or (N, 1, *spatial)";
+    return lk_shape_rule_text(input->shape);
 }
 
 static void print_dtypes(FILE *out, unsigned dtypes)
