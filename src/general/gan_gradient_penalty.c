@@ -4,7 +4,8 @@
  *   g_n     = row n of the input: the gradient of the critic D with respect
  *             to its input at the interpolate x_n = e x_real + (1 - e) x_fake,
  *             flattened over every axis but the first
- *   penalty = lambda_gp * mean_n (||g_n||_2 - 1)^2     (sum_n with reduction=sum)
+ *   penalty = lambda_gp * mean_n (||g_n||_2 - 1)^2     (sum_n with reduction=sum;
+ *             reduction=none: lambda_gp (||g_n|| - 1)^2 for each sample, (N,))
  *   d penalty / d g_n = lambda_gp * s * 2 (||g_n|| - 1) g_n / ||g_n||   (s = 1/N, or 1)
  *
  * The penalty's gradient with respect to the critic's weights needs the
@@ -90,17 +91,22 @@ LK_HOT static void LK_T(scale_chunk)(void *arg, int64_t chunk, int worker)
 
 #ifndef LK_REAL
 
-/* Each row's penalty (||g_n|| - 1)^2 into the total, and its gradient factor. */
+/* Each row's penalty (||g_n|| - 1)^2 into the total (and, for reduction
+ * none, lambda times it into the loss tensor), and its gradient factor. */
 static double row_penalties(const penalty_run *run, int64_t rows, int64_t chunks_per_row,
-                            double gradient_scale, double *factor)
+                            double lambda, double gradient_scale, double *factor)
 {
+    const lk_tensor *loss = run->call->loss;
+    int per_sample = run->call->reduction == LK_REDUCTION_NONE;
     double total = 0;
     for (int64_t n = 0; n < rows; n++) {
         double squares = 0;
         for (int64_t k = 0; k < chunks_per_row; k++) squares += run->partials[n * chunks_per_row + k];
-        double norm = sqrt(squares);
-        total += (norm - 1) * (norm - 1);
-        factor[n] = norm > 0 ? gradient_scale * 2 * (norm - 1) / norm : 0;
+        double norm = sqrt(squares), penalty = (norm - 1) * (norm - 1);
+        total += penalty;
+        factor[n] = norm > 0 ? lambda * gradient_scale * 2 * (norm - 1) / norm : 0;
+        if (per_sample && loss->dtype == LK_F32) ((float *)loss->data)[n] = (float)(lambda * penalty);
+        if (per_sample && loss->dtype == LK_F64) ((double *)loss->data)[n] = lambda * penalty;
     }
     return total;
 }
@@ -121,7 +127,7 @@ static lk_status wgan_gp_compute(const lk_call *call)
     if (status == LK_OK) {
         lk_parallel_for_items(call->ctx, chunks, lk_numel(g), f32 ? squares_chunk_f32 : squares_chunk_f64,
                               &run);
-        double total = row_penalties(&run, rows, chunks_per_row, lambda * scale, factor);
+        double total = row_penalties(&run, rows, chunks_per_row, lambda, scale, factor);
         status = lk_finish_loss(call, lambda * total, scale);
     }
     run.factor = factor;
@@ -141,8 +147,9 @@ static const lk_input_info wgan_gp_inputs[] = {
 static const lk_param_info wgan_gp_params[P_COUNT] = {
     [P_LAMBDA] = {"lambda_gp", LK_PARAM_FLOAT, "10", 0, INFINITY, 0, NULL,
                   "the penalty's weight (10 in the paper and CycleGAN's lambda_gp)"},
-    [P_REDUCTION] = {"reduction", LK_PARAM_CHOICE, "mean", 0, 0, 0, "mean|sum",
-                     "mean: over the samples (rows); sum: over the samples"},
+    [P_REDUCTION] = {"reduction", LK_PARAM_CHOICE, "mean", 0, 0, 0, "mean|sum|none",
+                     "mean: over the samples (rows); sum: over the samples; none: one penalty "
+                     "per sample, (N,)"},
 };
 
 static const char *const wgan_gp_examples[] = {
@@ -150,6 +157,7 @@ static const char *const wgan_gp_examples[] = {
     "reduction=sum",
     "lambda_gp=1",
     "lambda_gp=0.5,reduction=sum",
+    "reduction=none",
     NULL,
 };
 
@@ -167,7 +175,7 @@ const lk_loss_desc lk_loss_wgan_gp = {
     LK_DESC_INPUTS(wgan_gp_inputs),
     LK_DESC_PARAMS(wgan_gp_params),
     .examples = wgan_gp_examples,
-    .output = LK_OUTPUT_SCALAR,
+    .output = LK_OUTPUT_PER_ITEM,
     .compute = wgan_gp_compute,
 };
 

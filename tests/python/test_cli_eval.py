@@ -123,6 +123,33 @@ def test_probabilities_npy_losses_and_metrics(tmp_path):
     assert report["metrics"]["classes"] == [1, 2]
 
 
+def test_weighted_sum_spec_is_the_library_compound(tmp_path):
+    """A spec with '+' or '*' is a weighted sum: eval's value is the Python
+    package's losskit.combine on the same arrays, with activation=none
+    implied for each term; 1e+1 inside a term is a number, not a sum."""
+    labels = two_objects()
+    probabilities = softmax(noisy_logits(labels, 3))
+    np.save(tmp_path / "pred.npy", probabilities)
+    np.save(tmp_path / "target.npy", labels)
+    cases = {
+        "dice + 0.5*focal:gamma=2": "dice:activation=none + 0.5*focal:gamma=2,activation=none",
+        "2*tversky:alpha=0.3,beta=0.7 + cross_entropy":
+            "2*tversky:alpha=0.3,beta=0.7,activation=none + cross_entropy:activation=none",
+    }
+    specs = [*cases, "dice:smooth_nr=1e+1"]
+    report = run_json("--pred", tmp_path / "pred.npy", "--target", tmp_path / "target.npy",
+                      *[arg for spec in specs for arg in ("--loss", spec)])
+    rows = {row["spec"]: row for row in report["losses"]}
+    for spec, explicit in cases.items():
+        expected, _ = losskit.combine(explicit)(probabilities[None], labels[None].astype(np.int64), grad=False)
+        assert rows[spec]["value"] == pytest.approx(float(expected), rel=1e-14), spec
+    single = rows["dice:smooth_nr=1e+1"]
+    assert single["value"] == library_value("dice:smooth_nr=1e+1", single["implied"], probabilities, labels)
+    bad = run("--pred", tmp_path / "pred.npy", "--target", tmp_path / "target.npy", "--loss", "dice + focl",
+              check=False)
+    assert bad.returncode == 2 and "term 2 at position 7: no loss named 'focl'" in bad.stderr
+
+
 def test_logits_with_spacing_and_metric_options(tmp_path):
     labels = two_objects()
     logits = noisy_logits(labels, 3, seed=1)

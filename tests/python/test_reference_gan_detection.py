@@ -81,15 +81,31 @@ def test_hinge_subgradient_at_the_hinge_is_zero():
 def gradient_penalty(g, lambda_gp=10.0, reduction="mean"):
     norms = g.reshape(g.shape[0], -1).norm(2, dim=1)
     per_sample = (norms - 1) ** 2
+    if reduction == "none":
+        return lambda_gp * per_sample
     return lambda_gp * (per_sample.mean() if reduction == "mean" else per_sample.sum())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(7,), (64, 1), (5, 3, 8, 8), (3, 2, 3, 4, 5), (2, 3, 64, 64)])
-@pytest.mark.parametrize("options", [{}, {"lambda_gp": 1.0}, {"reduction": "sum"}, {"lambda_gp": 2.5, "reduction": "sum"}])
+@pytest.mark.parametrize("options", [{}, {"lambda_gp": 1.0}, {"reduction": "sum"}, {"lambda_gp": 2.5, "reduction": "sum"},
+                                     {"reduction": "none"}])
 def test_wgan_gp_matches_the_penalty_formula(dtype, shape, options, generator):
     g = logits_like(shape, dtype, generator, scale=0.3)
     check_against(lkt.WganGpLoss(**options), lambda x: gradient_penalty(x, **options), g, what="wgan_gp")
+
+
+def test_wgan_gp_per_sample_penalties_take_per_sample_weights(generator):
+    """reduction=none: one penalty per row, and a weighted sum of them
+    backpropagates each row's gradient times its weight."""
+    g = logits_like((6, 3, 5, 5), torch.float64, generator, scale=0.3)
+    weights = torch.rand(6, generator=generator, dtype=torch.float64)
+    grads = []
+    for fn in (lkt.WganGpLoss(reduction="none"), lambda x: gradient_penalty(x, reduction="none")):
+        leaf = g.clone().requires_grad_(True)
+        (fn(leaf) * weights).sum().backward()
+        grads.append(leaf.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-15)
 
 
 def test_wgan_gp_trains_the_critic_through_double_backward(generator):

@@ -30,8 +30,9 @@ static void print_help(FILE *out)
 "  --pred FILE          the prediction: probabilities, logits, or a label map\n"
 "  --target FILE        the target: a label map (integers, or whole-number floats)\n"
 "  --loss SPEC          a loss, NAME or NAME:key=value,... as 'losskit list' shows\n"
-"                       (e.g. dice, focal:gamma=2,alpha=[0.25]); repeat for more\n"
-"                       losses, one row each\n"
+"                       (e.g. dice, focal:gamma=2,alpha=[0.25]), or a weighted sum\n"
+"                       of them, 'dice + 0.5*focal:gamma=2' (docs/compound.md);\n"
+"                       repeat for more losses, one row each\n"
 "  --metrics LIST       'all' or a comma list of: dice, iou, precision, recall,\n"
 "                       hausdorff, hausdorff_percentile, assd, asd, nsd\n"
 "                       (docs/metrics.md); per class, from class 1\n"
@@ -76,6 +77,8 @@ static void print_help(FILE *out)
 "  target). JSON numbers have 17 digits; NaN and infinity are null.\n"
 "  A progress bar is drawn on stderr when it is a terminal.\n"
 "\n"
+);
+    fputs(
 "Exit status:\n"
 "  0  success\n"
 "  1  a loss or metric failed (e.g. a target label out of range)\n"
@@ -85,9 +88,11 @@ static void print_help(FILE *out)
 "\n"
 "Examples:\n"
 "  losskit eval --pred probs.npy --target labels.npy --loss dice --loss focal:gamma=2\n"
+"  losskit eval --pred probs.npy --target labels.npy --loss 'dice + 0.5*focal:gamma=2'\n"
 "  losskit eval --pred seg.nii.gz --target gt.nii.gz --metrics all --json\n"
 "  losskit eval --pred logits.npy --target gt.npy --pred-kind logits \\\n"
-"               --loss cross_entropy --metrics dice,hausdorff_percentile --spacing 0.8,0.8,2\n");
+"               --loss cross_entropy --metrics dice,hausdorff_percentile --spacing 0.8,0.8,2\n",
+          out);
 }
 
 typedef struct eval_options {

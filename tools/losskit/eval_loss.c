@@ -12,7 +12,15 @@
  * Inputs by the loss's shape rule: a class target gets the label map; a
  * target shaped like the prediction (binary_cross_entropy, lovasz_hinge, ...)
  * gets the one-hot target.
+ *
+ * A weighted sum ("dice + 0.5*focal:gamma=2", any SPEC with '+' or '*') is
+ * parsed by lk_compound_parse (its errors name the term and the position),
+ * then each term runs as a loss of its own, with the implied parameters set
+ * before the term's, and the values are added with their weights. A term's
+ * parameter that equals its default counts as not given (the compound keeps
+ * values, not the text that set them).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +32,7 @@ struct eval_loss {
     const lk_loss_desc *desc;
     char *spec;        /* as given */
     const char *parameters; /* inside spec: after "name:", or "" */
+    lk_compound *sum;  /* a weighted sum of terms, or NULL for one loss */
 };
 
 const char *eval_loss_spec(const eval_loss *loss) { return loss->spec; }
@@ -31,6 +40,7 @@ const char *eval_loss_spec(const eval_loss *loss) { return loss->spec; }
 void eval_loss_free(eval_loss *loss)
 {
     if (!loss) return;
+    lk_compound_destroy(loss->sum);
     free(loss->spec);
     free(loss);
 }
@@ -48,8 +58,44 @@ static lk_status make_params(const eval_loss *loss, const char *implied, lk_para
     return status;
 }
 
+static int parse_sum(const char *spec, eval_loss **out)
+{
+    eval_loss *loss = calloc(1, sizeof *loss);
+    char *copy = malloc(strlen(spec) + 1);
+    if (!loss || !copy) {
+        free(loss);
+        free(copy);
+        fprintf(stderr, "losskit eval: out of memory\n");
+        return LK_EXIT_FAILURE;
+    }
+    strcpy(copy, spec);
+    loss->spec = copy;
+    loss->parameters = "";
+    if (lk_compound_parse(spec, &loss->sum) != LK_OK) {
+        fprintf(stderr, "losskit eval: --loss: %s\n", lk_last_error());
+        eval_loss_free(loss);
+        return LK_EXIT_USAGE;
+    }
+    *out = loss;
+    return LK_EXIT_OK;
+}
+
+/* Whether SPEC is a weighted sum: a '*', or a '+' that is not an exponent's
+ * sign ("1e+1"). */
+static int is_sum(const char *spec)
+{
+    if (strchr(spec, '*')) return 1;
+    for (const char *plus = strchr(spec, '+'); plus; plus = strchr(plus + 1, '+')) {
+        int exponent = plus - spec >= 2 && (plus[-1] == 'e' || plus[-1] == 'E') &&
+                       (isdigit((unsigned char)plus[-2]) || plus[-2] == '.');
+        if (!exponent) return 1;
+    }
+    return 0;
+}
+
 int eval_loss_parse(const char *spec, eval_loss **out)
 {
+    if (is_sum(spec)) return parse_sum(spec, out);
     eval_loss *loss = calloc(1, sizeof *loss);
     char *copy = malloc(strlen(spec) + 1);
     if (!loss || !copy) {
@@ -188,8 +234,63 @@ void eval_result_free(eval_result *result)
     result->values = NULL;
 }
 
+/* "key=value,..." of the term's parameters that differ from their defaults. */
+static int term_parameters(const lk_loss_desc *desc, const lk_params *params, char *buf, size_t size)
+{
+    lk_params *defaults = NULL;
+    if (lk_params_create(desc, &defaults) != LK_OK) return 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < lk_loss_param_count(desc) && used < size; i++) {
+        const char *name = lk_loss_param(desc, i)->name;
+        char value[512], standard[512];
+        lk_params_get(params, name, value, sizeof value);
+        lk_params_get(defaults, name, standard, sizeof standard);
+        if (strcmp(value, standard) != 0)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s=%s", used ? "," : "", name, value);
+    }
+    lk_params_destroy(defaults);
+    return used < size;
+}
+
+/* sum_k weight_k loss_k, each term run as a loss of its own. */
+static int run_sum(const eval_loss *loss, const eval_inputs *inputs, eval_result *result)
+{
+    double total = 0;
+    for (size_t k = 0; k < lk_compound_term_count(loss->sum); k++) {
+        eval_loss term = {lk_compound_term_loss(loss->sum, k), loss->spec, "", NULL};
+        char parameters[2048];
+        if (!term_parameters(term.desc, lk_compound_term_params(loss->sum, k), parameters, sizeof parameters)) {
+            fprintf(stderr, "losskit eval: --loss '%s': term %zu has too many parameters\n", loss->spec, k + 1);
+            return LK_EXIT_FAILURE;
+        }
+        term.parameters = parameters;
+        eval_result part;
+        int code = eval_loss_run(&term, inputs, &part);
+        if (code != LK_EXIT_OK) return code;
+        total += lk_compound_term_weight(loss->sum, k) * part.values[0];
+        if (k == 0) snprintf(result->implied, sizeof result->implied, "%s", part.implied);
+        eval_result_free(&part);
+    }
+    result->values = malloc(sizeof(double));
+    if (!result->values) {
+        fprintf(stderr, "losskit eval: out of memory\n");
+        return LK_EXIT_FAILURE;
+    }
+    result->values[0] = total;
+    result->count = 1;
+    result->shape.ndim = 0;
+    result->shape.dtype = LK_F64;
+    result->shape.data = result->values;
+    return LK_EXIT_OK;
+}
+
 int eval_loss_run(const eval_loss *loss, const eval_inputs *inputs, eval_result *result)
 {
+    if (loss->sum) {
+        memset(result, 0, sizeof *result);
+        return run_sum(loss, inputs, result);
+    }
     memset(result, 0, sizeof *result);
     lk_tensor tensors[2];
     lk_params *params = NULL;
