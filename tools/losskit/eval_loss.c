@@ -58,7 +58,8 @@ static lk_status make_params(const eval_loss *loss, const char *implied, lk_para
     return status;
 }
 
-static int parse_sum(const char *spec, eval_loss **out)
+/* A loss holding a copy of SPEC, or NULL (out of memory, said on stderr). */
+static eval_loss *new_loss(const char *spec)
 {
     eval_loss *loss = calloc(1, sizeof *loss);
     char *copy = malloc(strlen(spec) + 1);
@@ -66,10 +67,17 @@ static int parse_sum(const char *spec, eval_loss **out)
         free(loss);
         free(copy);
         fprintf(stderr, "losskit eval: out of memory\n");
-        return LK_EXIT_FAILURE;
+        return NULL;
     }
     strcpy(copy, spec);
     loss->spec = copy;
+    return loss;
+}
+
+static int parse_sum(const char *spec, eval_loss **out)
+{
+    eval_loss *loss = new_loss(spec);
+    if (!loss) return LK_EXIT_FAILURE;
     loss->parameters = "";
     if (lk_compound_parse(spec, &loss->sum) != LK_OK) {
         fprintf(stderr, "losskit eval: --loss: %s\n", lk_last_error());
@@ -96,16 +104,9 @@ static int is_sum(const char *spec)
 int eval_loss_parse(const char *spec, eval_loss **out)
 {
     if (is_sum(spec)) return parse_sum(spec, out);
-    eval_loss *loss = calloc(1, sizeof *loss);
-    char *copy = malloc(strlen(spec) + 1);
-    if (!loss || !copy) {
-        free(loss);
-        free(copy);
-        fprintf(stderr, "losskit eval: out of memory\n");
-        return LK_EXIT_FAILURE;
-    }
-    strcpy(copy, spec);
-    loss->spec = copy;
+    eval_loss *loss = new_loss(spec);
+    if (!loss) return LK_EXIT_FAILURE;
+    char *copy = loss->spec;
     char *colon = strchr(copy, ':');
     size_t name_length = colon ? (size_t)(colon - copy) : strlen(copy);
     char name[128];
