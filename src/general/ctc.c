@@ -65,6 +65,7 @@
 #include "core/hot.h"
 #include "core/items.h"
 #include "core/loss.h"
+#include "core/scratch.h"
 #include "core/vecmath.h"
 
 #define LK_LN2 0.69314718055994530942
@@ -199,50 +200,30 @@ typedef struct item_memory {
                                 mask width) */
 } item_memory;
 
-static size_t align64(size_t bytes)
+static double *take_doubles(lk_scratch *s, size_t count)
 {
-    return (bytes + 63) & ~(size_t)63;
+    return lk_scratch_take(s, count * sizeof(double));
 }
 
-static size_t doubles(size_t count)
-{
-    return align64(count * sizeof(double));
-}
-
-static size_t item_memory_size(const ctc_job *job)
+/* Lays the item's buffers out on memory (NULL: measuring only) and returns
+ * the bytes they take (core/scratch.h). */
+static size_t item_memory_layout(const ctc_job *job, void *memory, item_memory *m)
 {
     size_t states = (size_t)job->max_states, steps = (size_t)job->steps;
-    return 2 * doubles(steps * states) + 2 * doubles(steps * (states + PADS)) +
-           4 * doubles(states + PADS) + doubles(states) + doubles((size_t)job->classes) +
-           align64(states * sizeof(int64_t)) + doubles(states + PADS);
-}
-
-static double *take_doubles(char **at, size_t count)
-{
-    double *start = (double *)*at;
-    *at += doubles(count);
-    return start;
-}
-
-static item_memory carve_memory(const ctc_job *job, void *memory)
-{
-    size_t states = (size_t)job->max_states, steps = (size_t)job->steps;
-    char *at = memory;
-    item_memory m;
-    m.y.mantissa = take_doubles(&at, steps * states);
-    m.y.exponent = take_doubles(&at, steps * states);
-    m.alpha.mantissa = take_doubles(&at, steps * (states + PADS));
-    m.alpha.exponent = take_doubles(&at, steps * (states + PADS));
+    lk_scratch s = {memory, 0};
+    m->y.mantissa = take_doubles(&s, steps * states);
+    m->y.exponent = take_doubles(&s, steps * states);
+    m->alpha.mantissa = take_doubles(&s, steps * (states + PADS));
+    m->alpha.exponent = take_doubles(&s, steps * (states + PADS));
     for (int k = 0; k < 2; k++) {
-        m.beta[k].mantissa = take_doubles(&at, states + PADS);
-        m.beta[k].exponent = take_doubles(&at, states + PADS);
+        m->beta[k].mantissa = take_doubles(&s, states + PADS);
+        m->beta[k].exponent = take_doubles(&s, states + PADS);
     }
-    m.occupation = take_doubles(&at, states);
-    m.class_gradient = take_doubles(&at, (size_t)job->classes);
-    m.labels = (int64_t *)at;
-    at += align64(states * sizeof(int64_t));
-    m.skip = (double *)at;
-    return m;
+    m->occupation = take_doubles(&s, states);
+    m->class_gradient = take_doubles(&s, (size_t)job->classes);
+    m->labels = lk_scratch_take(&s, states * sizeof(int64_t));
+    m->skip = take_doubles(&s, states + PADS);
+    return lk_scratch_size(&s);
 }
 
 /* Row t of a (rows, stride) table, from column `first`. */
@@ -416,7 +397,8 @@ static lk_status ctc_item(void *arg, int64_t n, lk_context *ctx, void *memory)
     (void)ctx;
     ctc_job *job = arg;
     const lk_call *call = job->call;
-    item_memory m = carve_memory(job, memory);
+    item_memory m;
+    item_memory_layout(job, memory, &m);
     int64_t steps = read_count(&call->inputs[IN_INPUT_LENGTHS], n);
     int64_t states = extend_labels(job, n, &m);
     double p_mantissa = 0.0, p_exponent = ZERO_EXPONENT;
@@ -592,8 +574,10 @@ static lk_status ctc_compute(const lk_call *call)
     if (status == LK_OK) status = check_labels_read(&job);
     if (status == LK_OK) status = check_work_size(&job);
     if (status == LK_OK) {
+        item_memory measured;
         set_gradient_scales(&job);
-        status = lk_run_items(call->ctx, job.batch, job.steps * job.max_states, item_memory_size(&job),
+        status = lk_run_items(call->ctx, job.batch, job.steps * job.max_states,
+                              item_memory_layout(&job, NULL, &measured),
                               ctc_item, &job, "the CTC forward-backward pass");
     }
     if (status == LK_OK) store_losses(&job);
