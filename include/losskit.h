@@ -303,6 +303,21 @@ LK_API lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *para
                                  const lk_tensor *loss, const lk_tensor *grads,
                                  lk_context *ctx);
 
+/* Like lk_loss_compute, with the gradients those of sum(upstream * loss):
+ * each element of the loss tensor weighed by the element of upstream at the
+ * same index (a float tensor of the loss tensor's shape, finite; for
+ * reduction mean or sum, a scalar). This is the backward pass of a binding
+ * whose framework hands an incoming gradient to a loss with reduction none,
+ * for the losses whose elements are coupled across inputs, so that weighing
+ * lk_loss_compute's gradients by it would be wrong (hausdorff_dt's terms
+ * through a softmax, hausdorff_erosion's map). Only losses for which
+ * lk_loss_takes_upstream() is 1 accept it (LK_EINVAL otherwise). */
+LK_API lk_status lk_loss_compute_upstream(const lk_loss_desc *desc, const lk_params *params,
+                                          const lk_tensor *inputs, size_t n_inputs,
+                                          const lk_tensor *loss, const lk_tensor *grads,
+                                          const lk_tensor *upstream, lk_context *ctx);
+LK_API int lk_loss_takes_upstream(const lk_loss_desc *desc);
+
 /* One-shot convenience: finds the loss by name, parses spec (may be NULL or
  * ""), computes on the default context. */
 LK_API lk_status lk_compute(const char *name, const char *spec,

@@ -93,6 +93,10 @@ lk_loss_output_shape = _prototype(
 lk_loss_compute = _prototype(
     "lk_loss_compute", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors, _vp
 )
+lk_loss_compute_upstream = _prototype(
+    "lk_loss_compute_upstream", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors,
+    ctypes.POINTER(Tensor), _vp
+)
 lk_context_create = _prototype("lk_context_create", _int, _int, ctypes.POINTER(_vp))
 lk_context_destroy = _prototype("lk_context_destroy", None, _vp)
 lk_context_threads = _prototype("lk_context_threads", _int, _vp)

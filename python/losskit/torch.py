@@ -81,8 +81,10 @@ def _fill(slot: "_native.Tensor", tensor: torch.Tensor) -> None:
     losskit._fill(slot, tensor.data_ptr(), _DTYPES[tensor.dtype], tensor.shape)
 
 
-def _run(runner: "Loss | Compound", tensors: List[torch.Tensor], wanted: List[bool]):
-    """The loss tensor and one gradient per input (None where not wanted)."""
+def _run(runner: "Loss | Compound", tensors: List[torch.Tensor], wanted: List[bool],
+         upstream: Optional[torch.Tensor] = None):
+    """The loss tensor and one gradient per input (None where not wanted); with
+    upstream (float64, the loss's shape), the gradients of sum(upstream * loss)."""
     inputs = (_native.Tensor * len(tensors))()
     for slot, tensor in zip(inputs, tensors):
         _fill(slot, tensor)
@@ -96,7 +98,11 @@ def _run(runner: "Loss | Compound", tensors: List[torch.Tensor], wanted: List[bo
         if wanted[k]:
             gradients[k] = torch.empty_like(tensor)
             _fill(grads[k], gradients[k])
-    runner.compute_raw(inputs, loss, grads, _threads())
+    weights = None
+    if upstream is not None:
+        weights = _native.Tensor()
+        _fill(weights, upstream)
+    runner.compute_raw(inputs, loss, grads, _threads(), weights)
     return value, gradients
 
 
@@ -206,14 +212,24 @@ class _LossFunction(torch.autograd.Function):
         ctx.item_axes = _item_axes(runner)
         ctx.per_anchor = runner.info.get("output") == "per_anchor"
         ctx.name = runner.name
+        # the losses whose "none" elements are coupled across inputs are weighed by
+        # the library itself (one more call), unless the incoming gradient is uniform
+        ctx.coupled = (runner, prepared, wanted) if runner.info.get("upstream") and value.dim() > 0 else None
         return value
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         result: List[Optional[torch.Tensor]] = [None] * (2 + ctx.n_inputs)
+        if ctx.coupled is not None and not _is_uniform(grad_output):
+            runner, prepared, wanted = ctx.coupled
+            upstream = grad_output.detach().to(torch.float64).contiguous()
+            _, gradients = _run(runner, prepared, wanted, upstream)
+            for k, gradient in enumerate(gradients):
+                result[2 + k] = gradient
+            return _first_derivatives_only(result)
         with torch.no_grad():
             for k, gradient in zip(ctx.slots, ctx.saved_tensors):
-                if grad_output.dim() == 0 or ctx.per_anchor:
+                if grad_output.dim() == 0 or ctx.per_anchor or ctx.coupled is not None:
                     scale = _uniform_scale(ctx, grad_output)
                     result[2 + k] = gradient if scale == 1.0 else gradient * scale
                 elif ctx.item_axes is not None:  # one loss per batch item (N,): along its axis
@@ -233,6 +249,10 @@ def _item_axes(runner: Loss) -> Optional[List[int]]:
     if runner.info.get("output") != "per_item":
         return None
     return [1 if slot["shape"] == "sequence_scores" else 0 for slot in runner.info["inputs"]]
+
+
+def _is_uniform(grad_output: torch.Tensor) -> bool:
+    return grad_output.dim() == 0 or bool(torch.all(grad_output == grad_output.reshape(-1)[0]))
 
 
 def _uniform_scale(ctx, grad_output: torch.Tensor) -> float:

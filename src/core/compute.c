@@ -188,8 +188,8 @@ static void output_shape(const lk_call *call, lk_tensor *out)
         out->shape[0] = call->batch;
         return;
     }
-    if (call->desc->output == LK_OUTPUT_PER_ANCHOR) {
-        call->desc->anchor_shape(call, out);
+    if (call->desc->output == LK_OUTPUT_PER_ANCHOR || call->desc->output == LK_OUTPUT_PER_CLASS) {
+        call->desc->none_shape(call, out);
         return;
     }
     if (call->desc->output == LK_OUTPUT_PER_ELEMENT) {
@@ -312,21 +312,73 @@ static lk_status check_outputs(const lk_call *call, const lk_tensor *loss, const
     return status;
 }
 
-lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *params,
-                          const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
-                          const lk_tensor *grads, lk_context *ctx)
+/* The upstream tensor of lk_loss_compute_upstream: the loss tensor's shape,
+ * a float dtype, finite values, no overlap with a gradient. */
+static lk_status check_upstream(const lk_call *call, const lk_tensor *loss, const lk_tensor *grads,
+                                const lk_tensor *upstream)
+{
+    const lk_loss_desc *desc = call->desc;
+    if (!desc->takes_upstream)
+        return lk_fail(LK_EINVAL, "loss '%s' does not take an upstream gradient (lk_loss_takes_upstream "
+                                  "is 0): call lk_loss_compute and weigh its gradients", desc->name);
+    lk_status status = lk_check_tensor_header("upstream gradient", "upstream", upstream);
+    if (status != LK_OK) return status;
+    if (!lk_dtype_is_float(upstream->dtype))
+        return lk_fail(LK_EDTYPE, "upstream must be float32 or float64; got %s", lk_dtype_name(upstream->dtype));
+    if (!lk_same_shape(upstream, loss)) {
+        char want[LK_SHAPE_TEXT], got[LK_SHAPE_TEXT];
+        return lk_fail(LK_ESHAPE, "upstream must have the shape of output 'loss', %s; got %s",
+                       lk_format_shape(loss, want, sizeof want), lk_format_shape(upstream, got, sizeof got));
+    }
+    int64_t bad = lk_find_nonfinite(upstream);
+    if (bad >= 0) {
+        char where[LK_INDEX_TEXT];
+        return lk_fail(LK_EVALUE, "upstream%s = %g: it must be finite",
+                       lk_format_index(upstream, bad, where, sizeof where), lk_read_real(upstream, bad));
+    }
+    for (size_t i = 0; grads && i < desc->n_inputs; i++)
+        if (grads[i].data && lk_tensors_overlap(&grads[i], upstream))
+            return lk_fail(LK_EINVAL, "grads[%zu] overlaps upstream", i);
+    return LK_OK;
+}
+
+static lk_status compute_call(const lk_loss_desc *desc, const lk_params *params, const lk_tensor *inputs,
+                              size_t n_inputs, const lk_tensor *loss, const lk_tensor *grads,
+                              const lk_tensor *upstream, lk_context *ctx)
 {
     lk_call call;
     lk_status status = lk_prepare_call(desc, params, inputs, n_inputs, &call);
     if (status == LK_OK) status = check_outputs(&call, loss, grads);
+    if (status == LK_OK && upstream) status = check_upstream(&call, loss, grads, upstream);
     if (status == LK_OK) status = check_geometry(&call);
     if (status != LK_OK) return status;
     lk_tensor no_grads[LK_MAX_INPUTS];
     memset(no_grads, 0, sizeof no_grads);
     call.loss = loss;
     call.grads = grads ? grads : no_grads;
+    call.upstream = upstream;
     call.ctx = ctx ? ctx : lk_default_context();
     return desc->compute(&call);
+}
+
+lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *params,
+                          const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
+                          const lk_tensor *grads, lk_context *ctx)
+{
+    return compute_call(desc, params, inputs, n_inputs, loss, grads, NULL, ctx);
+}
+
+lk_status lk_loss_compute_upstream(const lk_loss_desc *desc, const lk_params *params,
+                                   const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
+                                   const lk_tensor *grads, const lk_tensor *upstream, lk_context *ctx)
+{
+    if (!upstream) return lk_fail(LK_EINVAL, "upstream is NULL (use lk_loss_compute for weights of 1)");
+    return compute_call(desc, params, inputs, n_inputs, loss, grads, upstream, ctx);
+}
+
+int lk_loss_takes_upstream(const lk_loss_desc *desc)
+{
+    return desc && desc->takes_upstream;
 }
 
 lk_status lk_compute(const char *name, const char *spec, const lk_tensor *inputs, size_t n_inputs,

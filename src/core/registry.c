@@ -210,7 +210,7 @@ static const char *domain_name(lk_value_domain domain)
 static const char *output_rule_name(lk_output_rule rule)
 {
     static const char *const names[] = {"per_pixel", "per_element", "scalar", "per_term",
-                                        "per_item",  "per_anchor"};
+                                        "per_item",  "per_anchor", "per_class"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 
@@ -295,6 +295,8 @@ static void append_loss(text *out, const lk_loss_desc *desc)
     append_string(out, desc->notes);
     append_key(out, "output", 0);
     append_string(out, output_rule_name(desc->output));
+    append_key(out, "upstream", 0);
+    append_raw(out, desc->takes_upstream ? "true" : "false");
     append_key(out, "stats", 0);
     if (!desc->region)
         append_raw(out, "null");

@@ -396,7 +396,7 @@ const lk_loss_desc lk_loss_info_nce = {
     .output = LK_OUTPUT_PER_ANCHOR,
     .check = info_nce_check,
     .compute = info_nce_compute,
-    .anchor_shape = per_query,
+    .none_shape = per_query,
 };
 
 const lk_loss_desc lk_loss_info_nce_in_batch = {
@@ -414,7 +414,7 @@ const lk_loss_desc lk_loss_info_nce_in_batch = {
     .examples = info_nce_in_batch_examples,
     .output = LK_OUTPUT_PER_ANCHOR,
     .compute = info_nce_in_batch_compute,
-    .anchor_shape = per_query,
+    .none_shape = per_query,
 };
 
 #endif

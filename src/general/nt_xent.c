@@ -156,7 +156,7 @@ const lk_loss_desc lk_loss_nt_xent = {
     .examples = nt_xent_examples,
     .output = LK_OUTPUT_PER_ANCHOR,
     .compute = nt_xent_compute,
-    .anchor_shape = per_anchor,
+    .none_shape = per_anchor,
 };
 
 #endif

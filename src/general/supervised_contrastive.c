@@ -254,7 +254,7 @@ const lk_loss_desc lk_loss_supervised_contrastive = {
     .examples = supcon_examples,
     .output = LK_OUTPUT_PER_ANCHOR,
     .compute = supcon_compute,
-    .anchor_shape = per_anchor,
+    .none_shape = per_anchor,
 };
 
 #endif

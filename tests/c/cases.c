@@ -407,6 +407,7 @@ void lk_case_free(lk_case *c)
         free(c->grads[i].data);
     }
     free(c->loss.data);
+    free(c->upstream.data);
     lk_params_destroy(c->params);
     memset(c, 0, sizeof *c);
 }
@@ -428,19 +429,35 @@ lk_case lk_case_clone(const lk_case *c)
         copy_tensor(&copy.grads[i], &c->grads[i]);
     }
     copy_tensor(&copy.loss, &c->loss);
+    copy_tensor(&copy.upstream, &c->upstream);
     return copy;
 }
 
 lk_status lk_case_run(lk_case *c, lk_context *ctx, int with_grads)
 {
+    if (c->upstream.data)
+        return lk_loss_compute_upstream(c->desc, c->params, c->inputs, c->n_inputs, &c->loss,
+                                        with_grads ? c->grads : NULL, &c->upstream, ctx);
     return lk_loss_compute(c->desc, c->params, c->inputs, c->n_inputs, &c->loss,
                            with_grads ? c->grads : NULL, ctx);
+}
+
+void lk_case_weigh(lk_case *c, unsigned long long seed)
+{
+    lk_rng rng = {seed};
+    free(c->upstream.data);
+    c->upstream = c->loss;
+    c->upstream.dtype = LK_F64;
+    allocate(&c->upstream);
+    for (int64_t i = 0; i < lk_tensor_numel(&c->upstream); i++)
+        lk_tensor_set(&c->upstream, i, 3 * lk_rng_uniform(&rng) - 1);
 }
 
 double lk_case_total(const lk_case *c)
 {
     double total = 0;
-    for (int64_t i = 0; i < lk_tensor_numel(&c->loss); i++) total += lk_tensor_get(&c->loss, i);
+    for (int64_t i = 0; i < lk_tensor_numel(&c->loss); i++)
+        total += lk_tensor_get(&c->loss, i) * (c->upstream.data ? lk_tensor_get(&c->upstream, i) : 1);
     return total;
 }
 
