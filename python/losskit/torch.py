@@ -210,7 +210,6 @@ class _LossFunction(torch.autograd.Function):
         ctx.save_for_backward(*[g for g in gradients if g is not None])
         ctx.n_inputs = len(originals)
         ctx.item_axes = _item_axes(runner)
-        ctx.per_anchor = runner.info.get("output") == "per_anchor"
         ctx.name = runner.name
         # the losses whose "none" elements are coupled across inputs are weighed by
         # the library itself (one more call), unless the incoming gradient is uniform
@@ -229,8 +228,8 @@ class _LossFunction(torch.autograd.Function):
             return _first_derivatives_only(result)
         with torch.no_grad():
             for k, gradient in zip(ctx.slots, ctx.saved_tensors):
-                if grad_output.dim() == 0 or ctx.per_anchor or ctx.coupled is not None:
-                    scale = _uniform_scale(ctx, grad_output)
+                if grad_output.dim() == 0 or ctx.coupled is not None:  # uniform: scaled
+                    scale = float(grad_output.reshape(-1)[0])
                     result[2 + k] = gradient if scale == 1.0 else gradient * scale
                 elif ctx.item_axes is not None:  # one loss per batch item (N,): along its axis
                     shape = [1] * gradient.dim()
@@ -253,20 +252,6 @@ def _item_axes(runner: Loss) -> Optional[List[int]]:
 
 def _is_uniform(grad_output: torch.Tensor) -> bool:
     return grad_output.dim() == 0 or bool(torch.all(grad_output == grad_output.reshape(-1)[0]))
-
-
-def _uniform_scale(ctx, grad_output: torch.Tensor) -> float:
-    """The incoming gradient's one value. Each anchor's loss of a contrastive
-    loss depends on every embedding, so the gradient the library returns (of
-    the losses' sum) can be scaled, but not weighed anchor by anchor."""
-    scale = grad_output.reshape(-1)[0]
-    if grad_output.dim() > 0 and not bool(torch.all(grad_output == scale)):
-        raise RuntimeError(
-            f"loss '{ctx.name}' with reduction='none': losskit differentiates the sum (or mean) of "
-            "the anchors' losses only, not a weighted sum; weigh them before the loss or use "
-            "reduction='sum'"
-        )
-    return float(scale)
 
 
 def _refuse_missing_gradients(runner: Loss, wanted) -> None:

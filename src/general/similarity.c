@@ -374,8 +374,9 @@ static void LK_T(softmax_task)(void *arg, int64_t task, int worker)
         lk_real *row = (lk_real *)rows->logits + i * rows->ld;
         if (weights) rows->weights(rows->weights_arg, i, weights);
         int64_t positive = (rows->positive_first + i * rows->positive_step) % rows->len;
+        double scale = rows->scale * (rows->call ? lk_upstream(rows->call, i) : 1.0);
         rows->row_loss[i] = LK_T(softmax_row)(row, rows->len, rows->exclude_self ? i : -1, weights,
-                                              positive, rows->coefficient, rows->scale);
+                                              positive, rows->coefficient, scale);
     }
 }
 

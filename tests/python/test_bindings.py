@@ -142,13 +142,22 @@ def test_gradcheck_through_the_module(name, spec, generator):
 
             def loss_of(*args):
                 given = iter(args)
-                value = module(*[next(given) if d else t for t, d in zip(inputs, differentiable)])
-                # a contrastive loss's gradient is that of the anchors' sum (see losskit.torch)
-                return value.sum() if entry["output"] == "per_anchor" else value
+                return module(*[next(given) if d else t for t, d in zip(inputs, differentiable)])
 
             assert torch.autograd.gradcheck(loss_of, tuple(leaves), eps=GRADCHECK_STEP.get(name, 1e-6), atol=1e-8,
                                             rtol=1e-6)
     assert checked > 0
+
+
+def test_coupled_outputs_take_an_upstream_gradient():
+    """Losses whose reduction-none elements each read many inputs (per anchor,
+    per class term) must weigh their gradient in the library: the torch
+    binding only scales their stored gradient, or calls
+    lk_loss_compute_upstream."""
+    coupled = [entry for entry in losskit.losses() if entry["output"] in ("per_anchor", "per_class")]
+    assert len(coupled) >= 5
+    for entry in coupled:
+        assert entry["upstream"], entry["name"]
 
 
 def takes_shape(loss, inputs):
