@@ -62,23 +62,30 @@ static lk_status hd_check(const lk_call *call)
     return lk_check_spacing(call, P_SPACING);
 }
 
-/* The activation, per pixel (softmax over the classes) or per element. */
-static void activate(const lk_call *call, int activation, double *prob)
+typedef struct hd_pass {
+    const lk_call *call;
+    int activation;
+    hd_buffers *b;
+} hd_pass;
+
+/* The activation of image `task`, per pixel (softmax over the classes) or per element. */
+static void activate_image(void *arg, int64_t task, int worker)
 {
-    const lk_tensor *input = &call->inputs[0];
-    int64_t classes = call->classes, spatial = call->spatial;
-    for (int64_t i = 0, count = lk_numel(input); i < count; i++) {
-        double x = lk_read_real(input, i);
-        prob[i] = activation == ACTIVATION_SIGMOID ? 1 / (1 + exp(-x)) : x;
+    (void)worker;
+    const hd_pass *pass = arg;
+    const lk_call *call = pass->call;
+    int64_t classes = call->classes, spatial = call->spatial, first = task * classes * spatial;
+    double *prob = pass->b->prob + first;
+    for (int64_t i = 0; i < classes * spatial; i++) {
+        double x = lk_read_real(&call->inputs[0], first + i);
+        prob[i] = pass->activation == ACTIVATION_SIGMOID ? 1 / (1 + exp(-x)) : x;
     }
-    if (activation != ACTIVATION_SOFTMAX) return;
-    for (int64_t n = 0; n < call->batch; n++) {
-        for (int64_t s = 0; s < spatial; s++) {
-            double *p = prob + n * classes * spatial + s, largest = p[0], total = 0;
-            for (int64_t c = 1; c < classes; c++) largest = fmax(largest, p[c * spatial]);
-            for (int64_t c = 0; c < classes; c++) total += p[c * spatial] = exp(p[c * spatial] - largest);
-            for (int64_t c = 0; c < classes; c++) p[c * spatial] /= total;
-        }
+    if (pass->activation != ACTIVATION_SOFTMAX) return;
+    for (int64_t s = 0; s < spatial; s++) {
+        double *p = prob + s, largest = p[0], total = 0;
+        for (int64_t c = 1; c < classes; c++) largest = fmax(largest, p[c * spatial]);
+        for (int64_t c = 0; c < classes; c++) total += p[c * spatial] = exp(p[c * spatial] - largest);
+        for (int64_t c = 0; c < classes; c++) p[c * spatial] /= total;
     }
 }
 
@@ -163,28 +170,29 @@ static void hd_term_task(void *arg, int64_t task, int worker)
     t->b->partial[task] = total;
 }
 
-/* The gradient of the input: d loss / d p through the activation. */
-static void chain_to_input(const lk_call *call, int activation, const hd_buffers *b)
+/* The gradient of image `task`'s input: d loss / d p through the activation. */
+static void chain_image(void *arg, int64_t task, int worker)
 {
-    const lk_tensor *grad = &call->grads[0];
-    int64_t classes = call->classes, spatial = call->spatial;
-    for (int64_t n = 0; n < call->batch; n++) {
-        for (int64_t s = 0; s < spatial; s++) {
-            int64_t base = n * classes * spatial + s;
-            double inner = 0; /* softmax: sum_c p_c dL/dp_c */
-            for (int64_t c = 0; activation == ACTIVATION_SOFTMAX && c < classes; c++)
-                inner += b->prob[base + c * spatial] * b->dloss[base + c * spatial];
-            for (int64_t c = 0; c < classes; c++) {
-                int64_t i = base + c * spatial;
-                double p = b->prob[i], d = b->dloss[i];
-                double g = activation == ACTIVATION_SOFTMAX   ? p * (d - inner)
-                           : activation == ACTIVATION_SIGMOID ? d * p * (1 - p)
-                                                              : d;
-                if (grad->dtype == LK_F32)
-                    ((float *)grad->data)[i] = (float)g;
-                else
-                    ((double *)grad->data)[i] = g;
-            }
+    (void)worker;
+    const hd_pass *pass = arg;
+    const lk_tensor *grad = &pass->call->grads[0];
+    int64_t classes = pass->call->classes, spatial = pass->call->spatial;
+    const double *prob = pass->b->prob, *dloss = pass->b->dloss;
+    for (int64_t s = 0; s < spatial; s++) {
+        int64_t base = task * classes * spatial + s;
+        double inner = 0; /* softmax: sum_c p_c dL/dp_c */
+        for (int64_t c = 0; pass->activation == ACTIVATION_SOFTMAX && c < classes; c++)
+            inner += prob[base + c * spatial] * dloss[base + c * spatial];
+        for (int64_t c = 0; c < classes; c++) {
+            int64_t i = base + c * spatial;
+            double p = prob[i], d = dloss[i];
+            double g = pass->activation == ACTIVATION_SOFTMAX   ? p * (d - inner)
+                       : pass->activation == ACTIVATION_SIGMOID ? d * p * (1 - p)
+                                                                : d;
+            if (grad->dtype == LK_F32)
+                ((float *)grad->data)[i] = (float)g;
+            else
+                ((double *)grad->data)[i] = g;
         }
     }
 }
@@ -241,11 +249,12 @@ static lk_status hd_compute(const lk_call *call)
                     malloc(elements * sizeof(double)),
                     malloc((size_t)(call->batch * classes) * sizeof(double))};
     uint8_t *wanted = malloc((size_t)classes);
+    hd_pass pass = {call, activation, &b};
     if (!b.prob || !b.target || !b.field_p || !b.field_g || !b.dloss || !b.partial || !wanted)
         status = lk_fail(LK_ENOMEM, "out of memory");
     if (status == LK_OK) {
         for (int64_t c = 0; c < classes; c++) wanted[c] = c >= first_class;
-        activate(call, activation, b.prob);
+        lk_parallel_for_items(call->ctx, call->batch, (int64_t)elements, activate_image, &pass);
         target_values(call, b.target);
         status = distance_fields(call, b.prob, wanted, b.field_p);
     }
@@ -261,7 +270,8 @@ static lk_status hd_compute(const lk_call *call)
         lk_parallel_for_items(call->ctx, tasks, (int64_t)elements, hd_term_task, &t);
         double total = 0;
         for (int64_t task = 0; task < tasks; task++) total += b.partial[task];
-        if (lk_grad_data(call, 0)) chain_to_input(call, activation, &b);
+        if (lk_grad_data(call, 0))
+            lk_parallel_for_items(call->ctx, call->batch, (int64_t)elements, chain_image, &pass);
         status = lk_finish_loss(call, total * per_term, scale / per_term);
         if (status == LK_OK && call->reduction == LK_REDUCTION_NONE) store_terms(call, &t);
     }
