@@ -179,8 +179,17 @@ typedef enum lk_shape_rule {
     LK_SHAPE_VIEWS = 9,        /* (N, V, D): V views (embeddings) of each of N samples */
     LK_SHAPE_KEYS = 10,         /* (M, D) keys shared by every row of input 0, or (N, M, D):
                                   M keys per row; D and N those of input 0 */
-    LK_SHAPE_ROW_TARGET = 11   /* integer labels (N,), one per row of input 0, or a float
+    LK_SHAPE_ROW_TARGET = 11,  /* integer labels (N,), one per row of input 0, or a float
                                   mask (N, N) of pairs of rows */
+    /* The layers of a frozen dense network that a loss runs (InverseForm's
+     * InverseNet), each weight (out, in) as torch.nn.Linear holds it, then its
+     * bias; the loss checks what the first layer reads and the last writes. */
+    LK_SHAPE_TILE_PAIR_WEIGHT = 12, /* (H, 2 T T): the first layer's weight, reading two
+                                       flattened T x T tiles side by side (T >= 1) */
+    LK_SHAPE_LAYER_WEIGHT = 13,     /* (H_out, H_in): a later layer's weight; H_in is the
+                                       first dim of the weight input before it */
+    LK_SHAPE_LAYER_BIAS = 14        /* (H,): the bias of the weight input before it, H its
+                                       first dim */
 } lk_shape_rule;
 
 /* The shape a rule asks for, in words: "(N, C, *spatial)", "(T, N, C)", ...
