@@ -431,35 +431,35 @@ static lk_status report_map_error(const inverse_form_run *run)
                    lk_read_real(&call->inputs[IN_EDGES], error->index));
 }
 
-/* NaN or infinity in the small layers' weights and biases (W1 is checked
+/* LK_EVALUE naming the first NaN or infinity of weight input `slot`, or
+ * LK_OK if it has none. */
+static lk_status check_weight(const lk_call *call, size_t slot)
+{
+    int64_t bad = lk_find_nonfinite(&call->inputs[slot]);
+    if (bad < 0) return LK_OK;
+    char where[LK_INDEX_TEXT];
+    return lk_fail(LK_EVALUE, "input '%s'%s = %g: the network's weights must be finite",
+                   call->desc->inputs[slot].name, lk_format_index(&call->inputs[slot], bad, where, sizeof where),
+                   lk_read_real(&call->inputs[slot], bad));
+}
+
+/* The small layers' weights and biases, before the run (W1 is checked
  * through its products, which a non-finite weight always makes non-finite). */
 static lk_status check_small_layers(const lk_call *call)
 {
-    for (size_t slot = IN_B1; slot < IN_COUNT; slot++) {
-        int64_t bad = lk_find_nonfinite(&call->inputs[slot]);
-        if (bad >= 0) {
-            char where[LK_INDEX_TEXT];
-            return lk_fail(LK_EVALUE, "input '%s'%s = %g: the network's weights must be finite",
-                           call->desc->inputs[slot].name,
-                           lk_format_index(&call->inputs[slot], bad, where, sizeof where),
-                           lk_read_real(&call->inputs[slot], bad));
-        }
-    }
-    return LK_OK;
+    lk_status status = LK_OK;
+    for (size_t slot = IN_B1; status == LK_OK && slot < IN_COUNT; slot++) status = check_weight(call, slot);
+    return status;
 }
 
 /* A layer's output was not finite: names the weight at fault, or reports
  * the overflow. */
 static lk_status report_layer(const lk_call *call, int slot)
 {
-    int64_t bad = lk_find_nonfinite(&call->inputs[slot]);
-    if (bad < 0)
-        return lk_fail(LK_EVALUE, "loss 'inverse_form': the layer of input '%s' overflowed although every "
-                                  "weight is finite", call->desc->inputs[slot].name);
-    char where[LK_INDEX_TEXT];
-    return lk_fail(LK_EVALUE, "input '%s'%s = %g: the network's weights must be finite",
-                   call->desc->inputs[slot].name, lk_format_index(&call->inputs[slot], bad, where, sizeof where),
-                   lk_read_real(&call->inputs[slot], bad));
+    lk_status status = check_weight(call, (size_t)slot);
+    if (status != LK_OK) return status;
+    return lk_fail(LK_EVALUE, "loss 'inverse_form': the layer of input '%s' overflowed although every "
+                              "weight is finite", call->desc->inputs[slot].name);
 }
 
 static void store_tile_losses(const lk_call *call, const double *tile_loss, int64_t tiles)
