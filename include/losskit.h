@@ -179,8 +179,17 @@ typedef enum lk_shape_rule {
     LK_SHAPE_VIEWS = 9,        /* (N, V, D): V views (embeddings) of each of N samples */
     LK_SHAPE_KEYS = 10,         /* (M, D) keys shared by every row of input 0, or (N, M, D):
                                   M keys per row; D and N those of input 0 */
-    LK_SHAPE_ROW_TARGET = 11   /* integer labels (N,), one per row of input 0, or a float
+    LK_SHAPE_ROW_TARGET = 11,  /* integer labels (N,), one per row of input 0, or a float
                                   mask (N, N) of pairs of rows */
+    /* The layers of a frozen dense network that a loss runs (InverseForm's
+     * InverseNet), each weight (out, in) as torch.nn.Linear holds it, then its
+     * bias; the loss checks what the first layer reads and the last writes. */
+    LK_SHAPE_TILE_PAIR_WEIGHT = 12, /* (H, 2 T T): the first layer's weight, reading two
+                                       flattened T x T tiles side by side (T >= 1) */
+    LK_SHAPE_LAYER_WEIGHT = 13,     /* (H_out, H_in): a later layer's weight; H_in is the
+                                       first dim of the weight input before it */
+    LK_SHAPE_LAYER_BIAS = 14        /* (H,): the bias of the weight input before it, H its
+                                       first dim */
 } lk_shape_rule;
 
 /* The shape a rule asks for, in words: "(N, C, *spatial)", "(T, N, C)", ...
@@ -738,6 +747,44 @@ LK_API lk_status lk_compound_output_shape(const lk_compound *compound, const lk_
 LK_API lk_status lk_compound_compute(const lk_compound *compound, const lk_tensor *inputs,
                                      size_t n_inputs, const lk_tensor *loss,
                                      const lk_tensor *grads, lk_context *ctx);
+
+/* ------------------------------------------------------------------------
+ * InverseForm's network weights
+ * ------------------------------------------------------------------------
+ *
+ * The inverse_form loss runs a frozen network (the reference's InverseNet)
+ * whose trained weights the user supplies: none ship with losskit. The file
+ * format (docs/inverse-form.md; losskit.inverse_form writes it and converts
+ * the reference's PyTorch checkpoint), all integers little-endian:
+ *
+ *   offset  bytes  field
+ *   0       8      magic "LKINVFRM"
+ *   8       4      version, uint32: 1
+ *   12      4      dtype, uint32: 0 float32, 1 float64 (lk_dtype's codes)
+ *   16      8      tile_size T, uint64 (224 in the reference)
+ *   24      8      hidden1 H1, uint64 (1000)
+ *   32      8      hidden2 H2, uint64 (32)
+ *   40      8      outputs D, uint64 (4)
+ *   48             w1 (H1, 2 T T), b1 (H1), w2 (H2, H1), b2 (H2), w3 (D, H2),
+ *                  b3 (D): row-major, little-endian IEEE values of the dtype,
+ *                  nothing after them.
+ *
+ * w1's row reads a tile pair: the prediction's T x T tile, then the
+ * target's, each flattened row-major (torch.nn.Linear's (out, in) layout). */
+typedef struct lk_inverse_form_weights {
+    lk_dtype dtype;                         /* LK_F32 or LK_F64 */
+    int64_t tile_size, hidden1, hidden2, outputs;
+    lk_tensor layers[6]; /* w1, b1, w2, b2, w3, b3: inputs 2 to 7 of inverse_form */
+} lk_inverse_form_weights;
+
+/* Reads a weight file into *out (free with lk_inverse_form_weights_free).
+ * Every header field is checked, and the file's size against it, before
+ * anything is allocated; the values must be finite. Failures leave *out
+ * NULL: LK_ESYSTEM (cannot open or read; the message has the OS's reason),
+ * LK_EVALUE (a field, the size or a value is wrong; the message names it),
+ * LK_ENOMEM, LK_EINVAL (NULL arguments). */
+LK_API lk_status lk_inverse_form_weights_load(const char *path, lk_inverse_form_weights **out);
+LK_API void lk_inverse_form_weights_free(lk_inverse_form_weights *weights);
 
 #ifdef __cplusplus
 }

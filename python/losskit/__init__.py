@@ -37,6 +37,7 @@ __all__ = [
     "UnknownLossError",
     "detection",
     "distance",
+    "inverse_form",
     "metrics",
     "compute",
     "get_num_threads",
@@ -536,8 +537,9 @@ def compute(name: str, *arrays: Any, grad: bool = True, threads: Optional[int] =
 
 
 # The subpackages that need the helpers above: losskit.distance (exact EDT,
-# signed maps), losskit.metrics (segmentation metrics) and losskit.detection
-# (the beta schedules of the smooth L1 losses), usable after a plain
+# signed maps), losskit.metrics (segmentation metrics), losskit.detection
+# (the beta schedules of the smooth L1 losses) and losskit.inverse_form (the
+# weight files of the inverse_form loss's network), usable after a plain
 # `import losskit`.
-from . import detection, distance, metrics  # noqa: E402
+from . import detection, distance, inverse_form, metrics  # noqa: E402
 from .detection import DynamicBeta, SelfAdjustingBeta  # noqa: E402

@@ -396,6 +396,59 @@ def loss(name: str, **params: Any) -> LossModule:
     return _CLASSES[name](**params)
 
 
+class InverseFormLoss(LossModule):
+    """InverseForm (Borse et al., CVPR 2021) with its network's weights held by
+    the module:
+
+        criterion = lkt.InverseFormLoss("inversenet.lkif")      # or six arrays, or a state dict
+        loss = criterion(edge_logits, edge_target)             # (N, 1, H, W) each
+        loss.backward()
+
+    ``weights``: a weight file (losskit.inverse_form; no weights ship with
+    losskit: convert the authors' checkpoint with
+    ``losskit.inverse_form.convert_checkpoint``), InverseFormWeights, six
+    arrays (w1, b1, w2, b2, w3, b3), or an InverseNet state dict. They become
+    the buffers w1 ... b3, not saved in the module's state_dict (they are the
+    user's file, and 400 MB in the reference); ``.double()`` or ``.to()``
+    converts them with the module, and they must have the input's dtype. With
+    ``weights=None`` the module takes the eight inputs of the registry loss
+    (input, target, w1, b1, w2, b2, w3, b3). The other arguments are the
+    registry's parameters.
+
+    """
+
+    loss_name = "inverse_form"
+    leading_arguments = ("weights",)
+
+    def __init__(self, weights: Any = None, *args: Any, **kwargs: Any):
+        LossModule.__init__(self, *args, **kwargs)
+        object.__setattr__(self, "_holds_weights", weights is not None)
+        if weights is not None:
+            for name, array in zip(losskit.inverse_form.LAYER_NAMES, losskit.inverse_form.as_weights(weights)):
+                self.register_buffer(name, torch.from_numpy(array), persistent=False)
+
+    def forward(self, *inputs: Any) -> torch.Tensor:
+        if self.__dict__["_holds_weights"]:
+            if len(inputs) != 2:
+                raise TypeError(f"InverseFormLoss with weights takes 2 inputs (input, target); got {len(inputs)}")
+            inputs = inputs + tuple(getattr(self, name) for name in losskit.inverse_form.LAYER_NAMES)
+        return LossModule.forward(self, *inputs)
+
+
+def _inverse_form_signature() -> None:
+    entry = losskit.loss_info("inverse_form")
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                  inspect.Parameter("weights", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+    parameters += [inspect.Parameter(p["name"], inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_default_value(p))
+                   for p in entry["params"]]
+    InverseFormLoss.__init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    InverseFormLoss.__doc__ = InverseFormLoss.__doc__ + "\n" + _docstring(entry)
+
+
+_inverse_form_signature()
+_CLASSES["inverse_form"] = InverseFormLoss
+
+
 class AdjustSmoothL1Loss(torch.nn.Module):
     """RetinaMask's self-adjusting smooth L1 loss (its AdjustSmoothL1Loss):
     each call first updates the running mean and unbiased variance of

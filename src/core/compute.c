@@ -119,6 +119,41 @@ static lk_status check_row_target(const char *name, const lk_tensor *target, con
     return shape_error(name, target, expected);
 }
 
+/* The first dim of the nearest weight input before slot i (the layer that
+ * slot i continues), or -1 if there is none. */
+static int64_t previous_layer_rows(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
+{
+    while (i-- > 0)
+        if (desc->inputs[i].shape == LK_SHAPE_TILE_PAIR_WEIGHT || desc->inputs[i].shape == LK_SHAPE_LAYER_WEIGHT)
+            return inputs[i].shape[0];
+    return -1;
+}
+
+/* The weights and biases of a dense network's layers (see lk_shape_rule). */
+static lk_status check_layer(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
+{
+    const lk_input_info *info = &desc->inputs[i];
+    const lk_tensor *t = &inputs[i];
+    char expected[LK_SHAPE_TEXT * 2];
+    if (info->shape == LK_SHAPE_TILE_PAIR_WEIGHT) {
+        int64_t side = t->ndim == 2 ? (int64_t)floor(sqrt((double)t->shape[1] / 2) + 0.5) : 0;
+        if (t->ndim == 2 && 2 * side * side == t->shape[1]) return LK_OK;
+        return shape_error(info->name, t, "(H, 2 T T): a dense layer's weight over two flattened T x T tiles");
+    }
+    int64_t rows = previous_layer_rows(desc, inputs, i);
+    if (rows < 0)
+        return lk_fail(LK_EINVAL, "loss '%s': input '%s' follows no weight input", desc->name, info->name);
+    if (info->shape == LK_SHAPE_LAYER_WEIGHT && t->ndim == 2 && t->shape[1] == rows) return LK_OK;
+    if (info->shape == LK_SHAPE_LAYER_BIAS && t->ndim == 1 && t->shape[0] == rows) return LK_OK;
+    if (info->shape == LK_SHAPE_LAYER_WEIGHT)
+        snprintf(expected, sizeof expected, "(H_out, %lld): a dense layer's weight reading the %lld outputs "
+                 "of the layer before", (long long)rows, (long long)rows);
+    else
+        snprintf(expected, sizeof expected, "(%lld,): the bias of the layer before, which has %lld outputs",
+                 (long long)rows, (long long)rows);
+    return shape_error(info->name, t, expected);
+}
+
 static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
 {
     const lk_input_info *info = &desc->inputs[i];
@@ -167,6 +202,9 @@ static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, 
         return LK_OK;
     case LK_SHAPE_KEYS: return check_keys(info->name, t, &inputs[0]);
     case LK_SHAPE_ROW_TARGET: return check_row_target(info->name, t, &inputs[0]);
+    case LK_SHAPE_TILE_PAIR_WEIGHT:
+    case LK_SHAPE_LAYER_WEIGHT:
+    case LK_SHAPE_LAYER_BIAS: return check_layer(desc, inputs, i);
     }
     return lk_fail(LK_EINVAL, "loss '%s': input '%s' has an unknown shape rule", desc->name, info->name);
 }

@@ -28,7 +28,8 @@ typedef enum lk_output_rule {
     LK_OUTPUT_SCALAR = 2,      /* always a scalar: the loss has no "none" */
     LK_OUTPUT_REGION = 3,      /* per term of a region loss (core/region.h) */
     LK_OUTPUT_PER_ITEM = 4,    /* (N,): one value per batch item (call->batch) */
-    LK_OUTPUT_PER_ANCHOR = 5,  /* per anchor of a contrastive loss: the desc's none_shape */
+    LK_OUTPUT_PER_ANCHOR = 5,  /* per anchor of a contrastive loss (per tile of inverse_form):
+                                  values that each read many inputs; the desc's none_shape */
     LK_OUTPUT_PER_CLASS = 6    /* per (image, class) term, or per class: the desc's none_shape */
 } lk_output_rule;
 

@@ -175,7 +175,8 @@ static const char *shape_rule_name(lk_shape_rule rule)
     static const char *const names[] = {"scores",          "class_target", "like_first",
                                         "any",             "scalar",       "sequence_scores",
                                         "per_item",        "label_sequences", "embeddings",
-                                        "views",           "keys",         "row_target"};
+                                        "views",           "keys",         "row_target",
+                                        "tile_pair_weight", "layer_weight", "layer_bias"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 
@@ -194,6 +195,9 @@ const char *lk_shape_rule_text(lk_shape_rule rule)
     case LK_SHAPE_VIEWS: return "(N, V, D)";
     case LK_SHAPE_KEYS: return "(M, D) or (N, M, D)";
     case LK_SHAPE_ROW_TARGET: return "labels (N,) or mask (N, N)";
+    case LK_SHAPE_TILE_PAIR_WEIGHT: return "(H, 2 T T)";
+    case LK_SHAPE_LAYER_WEIGHT: return "(H_out, H_in)";
+    case LK_SHAPE_LAYER_BIAS: return "(H,)";
     }
     return "?";
 }

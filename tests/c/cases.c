@@ -313,6 +313,42 @@ static void fill_row_target(lk_case *c, lk_tensor *t, const lk_case_options *opt
     }
 }
 
+/* ------------------------------------------------------------ network layers (InverseForm) */
+
+/* The first dim of the nearest weight input before slot, or 0. */
+static int64_t previous_layer_rows(const lk_case *c, size_t slot)
+{
+    while (slot-- > 0) {
+        lk_shape_rule rule = lk_loss_input(c->desc, slot)->shape;
+        if (rule == LK_SHAPE_TILE_PAIR_WEIGHT || rule == LK_SHAPE_LAYER_WEIGHT) return c->inputs[slot].shape[0];
+    }
+    return 0;
+}
+
+/* A small dense network in the prediction's dtype: the first layer reads
+ * two 4 x 4 tiles (32 values) into 12 units, each later layer halves the
+ * width (12, 6, 3), weights and biases uniform in [-1, 1]. */
+static void make_layer(lk_case *c, size_t slot, const lk_case_options *options, lk_rng *rng)
+{
+    lk_shape_rule rule = lk_loss_input(c->desc, slot)->shape;
+    lk_tensor *t = &c->inputs[slot];
+    int64_t rows = previous_layer_rows(c, slot);
+    memset(t, 0, sizeof *t);
+    t->dtype = options->dtype;
+    t->ndim = rule == LK_SHAPE_LAYER_BIAS ? 1 : 2;
+    if (rule == LK_SHAPE_TILE_PAIR_WEIGHT) {
+        t->shape[0] = 12;
+        t->shape[1] = 2 * 4 * 4;
+    } else if (rule == LK_SHAPE_LAYER_WEIGHT) {
+        t->shape[0] = (rows + 1) / 2;
+        t->shape[1] = rows;
+    } else {
+        t->shape[0] = rows;
+    }
+    allocate(t);
+    for (int64_t i = 0; i < lk_tensor_numel(t); i++) lk_tensor_set(t, i, lk_rng_uniform(rng) * 2 - 1);
+}
+
 /* Shapes and fills input `slot` (> 0) of the case; 0 if the dtype does not fit. */
 static int make_target(lk_case *c, size_t slot, const lk_case_options *options, lk_rng *rng)
 {
@@ -325,6 +361,11 @@ static int make_target(lk_case *c, size_t slot, const lk_case_options *options, 
         t->dtype = options->dtype;
         allocate(t);
         lk_tensor_set(t, 0, lk_rng_uniform(rng) * 3 - 1);
+        return 1;
+    }
+    if (info->shape == LK_SHAPE_TILE_PAIR_WEIGHT || info->shape == LK_SHAPE_LAYER_WEIGHT ||
+        info->shape == LK_SHAPE_LAYER_BIAS) {
+        make_layer(c, slot, options, rng);
         return 1;
     }
     lk_dtype dtype = options->target_dtype;
