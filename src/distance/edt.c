@@ -37,9 +37,10 @@
 #include "core/hot.h"
 #include "core/scratch.h"
 
-#define LK_DT_COLUMNS 2048 /* axis-0 scan: columns per task */
-#define LK_DT_BLOCK 8      /* middle axes: lines gathered together (a cache line of doubles) */
+#define LK_DT_COLUMNS 2048   /* axis-0 scan: columns per task */
+#define LK_DT_LANES 8        /* lines built together; middle axes: a cache line of doubles */
 #define LK_DT_LINE_WORK 4096 /* last axis: about this many elements per task */
+#define LK_DT_STACK_SLACK 2  /* readable slots below a stack: its test reads top - 1 at top = -1 */
 
 void lk_grid_init(lk_grid *grid, int ndim, const int64_t *shape, const double *spacing)
 {
@@ -70,22 +71,27 @@ static int64_t longest_axis(const lk_grid *grid)
 
 /* Per-worker buffers (see core/scratch.h). */
 typedef struct dt_scratch {
-    double *run;       /* [LK_DT_COLUMNS] axis-0 scan: distance so far, per column */
-    double *lines;     /* [LK_DT_BLOCK][longest] gathered lines */
-    double *results;   /* [LK_DT_BLOCK][longest] their envelopes */
-    double *at;        /* [longest + 1] the envelope's parabolas: root positions */
-    double *height;    /* [longest + 1] and values there */
+    double *run;                   /* [LK_DT_COLUMNS] axis-0 scan: distance so far, per column */
+    double *lines;                 /* [LK_DT_LANES][longest] gathered strided lines */
+    double *position[LK_DT_LANES]; /* [longest + 1] each lane's candidates */
+    double *value[LK_DT_LANES];
+    double *at[LK_DT_LANES];       /* [slack + longest + 1] each lane's stack */
+    double *height[LK_DT_LANES];
 } dt_scratch;
 
 static size_t dt_scratch_layout(const lk_grid *grid, void *base, dt_scratch *s)
 {
     size_t longest = (size_t)longest_axis(grid);
+    size_t stack = (LK_DT_STACK_SLACK + longest + 1) * sizeof(double);
     lk_scratch area = {base, 0};
     s->run = lk_scratch_take(&area, LK_DT_COLUMNS * sizeof(double));
-    s->lines = lk_scratch_take(&area, LK_DT_BLOCK * longest * sizeof(double));
-    s->results = lk_scratch_take(&area, LK_DT_BLOCK * longest * sizeof(double));
-    s->at = lk_scratch_take(&area, (longest + 1) * sizeof(double));
-    s->height = lk_scratch_take(&area, (longest + 1) * sizeof(double));
+    s->lines = lk_scratch_take(&area, LK_DT_LANES * longest * sizeof(double));
+    for (int b = 0; b < LK_DT_LANES; b++) {
+        s->position[b] = lk_scratch_take(&area, (longest + 1) * sizeof(double));
+        s->value[b] = lk_scratch_take(&area, (longest + 1) * sizeof(double));
+        s->at[b] = lk_scratch_take(&area, stack);
+        s->height[b] = lk_scratch_take(&area, stack);
+    }
     return lk_scratch_size(&area);
 }
 
@@ -95,13 +101,40 @@ size_t lk_distance_scratch_size(const lk_grid *grid)
     return dt_scratch_layout(grid, NULL, &unused);
 }
 
+/* What the last pass writes, and where. */
+typedef struct dt_target {
+    void *data;     /* the final image */
+    lk_dtype dtype; /* LK_F32 or LK_F64 */
+    int root;       /* distances (else squared distances) */
+} dt_target;
+
+/* count elements of the final image from `first` on: squared distances, or
+ * their roots, in the target's dtype. squared may be the target itself. */
+LK_HOT static void finish_elements(const double *squared, int64_t count, const dt_target *target,
+                                   int64_t first)
+{
+    if (target->dtype == LK_F32) {
+        float *dst = (float *)target->data + first;
+        if (target->root)
+            for (int64_t i = 0; i < count; i++) dst[i] = (float)sqrt(squared[i]);
+        else
+            for (int64_t i = 0; i < count; i++) dst[i] = (float)squared[i];
+    } else {
+        double *dst = (double *)target->data + first;
+        if (target->root)
+            for (int64_t i = 0; i < count; i++) dst[i] = sqrt(squared[i]);
+        else if (dst != squared)
+            memcpy(dst, squared, (size_t)count * sizeof(double));
+    }
+}
+
 /* ---------------------------------------------------------------- axis 0 */
 
 /* Columns [first, first + count) of the (n0, columns) view: distance in
  * elements to the nearest site of the column, forward then backward, then
- * the squared term (or, for a 1-D grid, its root: the final distance). */
+ * the squared term. */
 LK_HOT static void scan_columns(const uint8_t *restrict site, int64_t n0, int64_t columns,
-                                int64_t first, int64_t count, double spacing, int root,
+                                int64_t first, int64_t count, double spacing,
                                 double *restrict out, double *restrict run)
 {
     for (int64_t j = 0; j < count; j++) run[j] = INFINITY;
@@ -124,25 +157,39 @@ LK_HOT static void scan_columns(const uint8_t *restrict site, int64_t n0, int64_
             double term = steps * spacing;
             row[j] = term * term;
         }
-        if (root)
-            for (int64_t j = 0; j < count; j++) row[j] = sqrt(row[j]);
     }
 }
 
 /* ------------------------------------------------------- axes 1 and later */
 
 /* The lower envelope of the parabolas f[i] + ((x - i) s)^2 over a line of n
- * values, evaluated at every x into dst[x * dst_stride].
+ * values, evaluated at every x, in three steps:
  *
- * The tests are those of Maurer et al.'s algorithm as scipy.ndimage runs it
- * (ni_morphology.c, _VoronoiFT), written on the values f: a parabola is
- * dropped when the two around it hide it (a strict test: where three meet
- * at one point the middle one stays), and each x walks forward along the
- * envelope while the next parabola is strictly lower there. Where two
- * nearest sites are at the same true distance but their sums round apart,
- * the same site wins as in scipy, so the results stay bit-equal to it. */
-/* Whether the parabola `top` of the envelope is hidden by its neighbour
- * before it and a new one at `position` (scipy's test; see above). */
+ *   candidates  the elements that may root a parabola of the envelope, in
+ *               order: not +inf, and not hidden by both neighbours (below);
+ *   build       the envelope, a stack of parabolas: each candidate pops the
+ *               top while the parabola before the top and the candidate
+ *               hide it, then is pushed;
+ *   walk        each x walks forward along the envelope while the next
+ *               parabola is strictly lower there.
+ *
+ * The tests of build and walk are those of Maurer et al.'s algorithm as
+ * scipy.ndimage runs it (ni_morphology.c, _VoronoiFT), written on the
+ * values f: a parabola is dropped when the two around it hide it (a strict
+ * test: where three meet at one point the middle one stays), and the walk
+ * moves on only to a strictly lower parabola. Where two nearest sites are at
+ * the same true distance but their sums round apart, the same site wins as
+ * in scipy, so the results stay bit-equal to it.
+ *
+ * Speed: the build's pops depend on the data and mispredict about once per
+ * candidate; a branch-free step on one line instead waits on its own chain
+ * (stack load, the test's products, the new top). So LK_DT_LANES lines are
+ * built in lock-step, one branch-free step of each per round: their chains
+ * are independent and overlap. The candidates are selected branch-free too,
+ * which takes the +inf and pruning branches out of the build. */
+
+/* Whether the parabola `top` of the stack is hidden by its neighbour before
+ * it and a new one at `position` (scipy's test; see above). */
 static inline int hidden_between(const double *at, const double *height, int64_t top,
                                  double position, double value, double spacing)
 {
@@ -158,36 +205,121 @@ static inline double parabola(const double *at, const double *height, int64_t k,
     return height[k] + term * term;
 }
 
-/* at and height hold n + 1 entries: the envelope's parabolas (root
- * positions, values there) and a sentinel that ends the walk. */
-static void envelope_line(const double *restrict f, int64_t n, double spacing, int root,
-                          double *restrict at, double *restrict height, double *restrict dst,
-                          int64_t dst_stride)
+/* Whether f[q] (finite), between f[q - 1] and f[q + 1], is hidden by both:
+ * a parabola above both neighbours' at its own root by more than s^2 is
+ * strictly above one of them everywhere (they cross it once, on the far
+ * side); the margin, relative 2^-30, keeps rounding from mattering. */
+static inline int above_both(double before, double fq, double after, double hidden)
 {
-    int64_t top = -1;
-    /* A parabola above both neighbours' at its own root by more than s^2 is
-     * strictly above one of them everywhere (they cross it once, on the far
-     * side); the margin, relative 2^-30, keeps rounding from mattering. */
+    double margin = hidden + fq * 0x1p-30;
+    return (fq - before > margin) & (fq - after > margin);
+}
+
+/* Whether f[q] roots no parabola the walk needs: +inf, hidden by both
+ * neighbours, or a 0 between two 0s. A 0 is never popped (the test's sum
+ * is then a sum of non-positive products), so a run of 0s from p to r
+ * leaves p and r on the stack whatever lies between; the parabolas in
+ * between are the lowest only at their own roots, where the walk writes
+ * the 0 it finds in place (walk_envelope). Sites of the earlier axes come
+ * in long runs of 0s, which cost the build nothing this way. */
+static inline int needless(double before, double fq, double after, double hidden)
+{
+    int zero_run = (fq == 0) & (before == 0) & (after == 0);
+    return (fq == INFINITY) | zero_run | above_both(before, fq, after, hidden);
+}
+
+/* The candidates of a line of n values into position and value (n + 1
+ * slots: the one after the last is set to a harmless candidate, read by
+ * finished lanes); returns their count. Branch-free: every element is
+ * stored at the next slot, which moves on when it is kept. */
+static int64_t line_candidates(const double *restrict f, int64_t n, double spacing,
+                               double *restrict position, double *restrict value)
+{
     double hidden = spacing * spacing * (1 + 0x1p-30);
-    for (int64_t q = 0; q < n; q++) {
+    int64_t count = 0;
+    position[0] = 0;
+    value[0] = f[0];
+    count += f[0] != INFINITY;
+    for (int64_t q = 1; q < n - 1; q++) {
         double fq = f[q];
-        if (fq == INFINITY) continue;
-        if (q > 0 && q < n - 1) {
-            double margin = hidden + fq * 0x1p-30;
-            if (fq - f[q - 1] > margin && fq - f[q + 1] > margin) continue;
-        }
-        double position = (double)q;
-        while (top >= 1 && hidden_between(at, height, top, position, fq, spacing)) top--;
-        top++;
-        at[top] = position;
-        height[top] = fq;
+        position[count] = (double)q;
+        value[count] = fq;
+        count += !needless(f[q - 1], fq, f[q + 1], hidden);
     }
+    if (n > 1) {
+        position[count] = (double)(n - 1);
+        value[count] = f[n - 1];
+        count += f[n - 1] != INFINITY;
+    }
+    position[count] = 0;
+    value[count] = INFINITY;
+    return count;
+}
+
+/* One line's envelope under construction. */
+typedef struct envelope_lane {
+    const double *position, *value; /* its candidates (count + 1 readable) */
+    int64_t count, taken;           /* candidates, and those pushed so far */
+    double *at, *height;            /* the stack: root positions, values there */
+    int64_t top;                    /* the last parabola on it; -1: none */
+} envelope_lane;
+
+static void lane_start(envelope_lane *lane, const double *position, const double *value,
+                       int64_t count, double *at, double *height)
+{
+    lane->position = position;
+    lane->value = value;
+    lane->count = count;
+    lane->taken = 0;
+    lane->at = at + LK_DT_STACK_SLACK;
+    lane->height = height + LK_DT_STACK_SLACK;
+    lane->top = -1;
+    for (int k = 0; k < LK_DT_STACK_SLACK; k++) at[k] = height[k] = 0;
+}
+
+/* One step of the build: pop the top if hidden, else push the next
+ * candidate; returns whether the lane had a step left. Branch-free: the
+ * candidate is always written above the top, where it is either the pushed
+ * entry or nothing; a finished lane writes there too and stays put. */
+static inline int lane_step(envelope_lane *lane, double spacing)
+{
+    int64_t top = lane->top, taken = lane->taken;
+    double position = lane->position[taken], value = lane->value[taken];
+    int active = taken < lane->count;
+    int pop = active & (top >= 1) &
+              hidden_between(lane->at, lane->height, top, position, value, spacing);
+    int push = active & !pop;
+    lane->at[top + 1] = position;
+    lane->height[top + 1] = value;
+    lane->top = top + push - pop;
+    lane->taken = taken + push;
+    return active;
+}
+
+/* The envelopes of `width` lanes, one step of each per round. */
+static void build_envelopes(envelope_lane *lanes, int width, double spacing)
+{
+    int busy;
+    do {
+        busy = 0;
+        for (int b = 0; b < width; b++) busy |= lane_step(&lanes[b], spacing);
+    } while (busy);
+}
+
+/* The squared distances of a lane's line into line[0 .. n - 1], which
+ * holds the values its candidates came from: where it holds 0 (a site, which
+ * may have been left out of the candidates) it keeps it. */
+static void walk_envelope(const envelope_lane *lane, int64_t n, double spacing,
+                          double *restrict line)
+{
+    const double *at = lane->at, *height = lane->height;
+    int64_t top = lane->top;
     if (top < 0) {
-        for (int64_t x = 0; x < n; x++) dst[x * dst_stride] = INFINITY;
+        for (int64_t x = 0; x < n; x++) line[x] = INFINITY;
         return;
     }
-    at[top + 1] = 0;
-    height[top + 1] = INFINITY; /* never lower: the walk stops at top */
+    lane->at[top + 1] = 0;
+    lane->height[top + 1] = INFINITY; /* never lower: the walk stops at top */
     int64_t k = 0;
     for (int64_t x = 0; x < n; x++) {
         double position = (double)x;
@@ -198,37 +330,58 @@ static void envelope_line(const double *restrict f, int64_t n, double spacing, i
             value = next;
             k++;
         }
-        dst[x * dst_stride] = root ? sqrt(value) : value;
+        line[x] = line[x] == 0 ? 0 : value;
     }
 }
 
-/* Contiguous lines (the last axis, or one followed by axes of length 1):
- * each is copied, then transformed in place. */
-static void envelope_contiguous(const lk_grid *grid, int axis, int64_t first_line, int64_t count,
-                                int root, double *out, const dt_scratch *s)
+/* Starts lane b on the line f of n values. */
+static void lane_on_line(envelope_lane *lane, int b, const double *f, int64_t n, double spacing,
+                         const dt_scratch *s)
 {
-    int64_t n = grid->shape[axis];
-    for (int64_t line = first_line; line < first_line + count; line++) {
-        double *values = out + line * n;
-        memcpy(s->lines, values, (size_t)n * sizeof(double));
-        envelope_line(s->lines, n, grid->spacing[axis], root, s->at, s->height, values, 1);
+    int64_t count = line_candidates(f, n, spacing, s->position[b], s->value[b]);
+    lane_start(lane, s->position[b], s->value[b], count, s->at[b], s->height[b]);
+}
+
+/* Contiguous lines first .. first + count - 1 (the last axis, or one
+ * followed by axes of length 1), LK_DT_LANES at a time: each is read into
+ * its candidates, then overwritten by its envelope; in the last pass
+ * (last != NULL) each then goes to the target. */
+static void envelope_contiguous(const lk_grid *grid, int axis, int64_t first, int64_t count,
+                                const dt_target *last, double *out, const dt_scratch *s)
+{
+    int64_t n = grid->shape[axis], end = first + count;
+    double spacing = grid->spacing[axis];
+    envelope_lane lanes[LK_DT_LANES];
+    for (int64_t group = first; group < end; group += LK_DT_LANES) {
+        int width = end - group < LK_DT_LANES ? (int)(end - group) : LK_DT_LANES;
+        for (int b = 0; b < width; b++)
+            lane_on_line(&lanes[b], b, out + (group + b) * n, n, spacing, s);
+        build_envelopes(lanes, width, spacing);
+        for (int b = 0; b < width; b++) {
+            double *line = out + (group + b) * n;
+            walk_envelope(&lanes[b], n, spacing, line);
+            if (last) finish_elements(line, n, last, (group + b) * n);
+        }
     }
 }
 
-/* Up to LK_DT_BLOCK neighbouring lines along a middle axis: lines j0 ..
- * j0 + width - 1 of the slab `outer`. */
-static void envelope_strided(const lk_grid *grid, int axis, int64_t outer, int64_t j0,
-                             int64_t width, int root, double *out, const dt_scratch *s)
+/* Up to LK_DT_LANES neighbouring lines along a middle axis, lines j0 ..
+ * j0 + width - 1 of the slab `outer`: gathered row by row, built together,
+ * scattered back row by row, so every memory access moves whole cache lines. */
+static void envelope_strided(const lk_grid *grid, int axis, int64_t outer, int64_t j0, int width,
+                             double *out, const dt_scratch *s)
 {
     int64_t n = grid->shape[axis], stride = axis_stride(grid, axis);
+    double spacing = grid->spacing[axis];
     double *base = out + outer * n * stride + j0;
     for (int64_t i = 0; i < n; i++)
-        for (int64_t b = 0; b < width; b++) s->lines[b * n + i] = base[i * stride + b];
-    for (int64_t b = 0; b < width; b++)
-        envelope_line(s->lines + b * n, n, grid->spacing[axis], root, s->at, s->height,
-                      s->results + b * n, 1);
+        for (int b = 0; b < width; b++) s->lines[b * n + i] = base[i * stride + b];
+    envelope_lane lanes[LK_DT_LANES];
+    for (int b = 0; b < width; b++) lane_on_line(&lanes[b], b, s->lines + b * n, n, spacing, s);
+    build_envelopes(lanes, width, spacing);
+    for (int b = 0; b < width; b++) walk_envelope(&lanes[b], n, spacing, s->lines + b * n);
     for (int64_t i = 0; i < n; i++)
-        for (int64_t b = 0; b < width; b++) base[i * stride + b] = s->results[b * n + i];
+        for (int b = 0; b < width; b++) base[i * stride + b] = s->lines[b * n + i];
 }
 
 /* ------------------------------------------------------------- the passes */
@@ -237,32 +390,33 @@ static void envelope_strided(const lk_grid *grid, int axis, int64_t outer, int64
 typedef struct dt_pass {
     const lk_grid *grid;
     int axis;
-    int root;              /* the last pass writes distances */
+    const dt_target *last; /* the last pass: where it writes; else NULL */
     const uint8_t *site;   /* axis 0 */
-    double *out;
+    double *out;           /* the working image, squared distances so far */
     int64_t tasks;
-    int64_t blocks_per_slab; /* middle axes: blocks of LK_DT_BLOCK lines per slab */
+    int64_t blocks_per_slab; /* middle axes: blocks of LK_DT_LANES lines per slab */
     int64_t lines_per_task;  /* last axis */
 } dt_pass;
 
 static void dt_pass_init(dt_pass *pass, const lk_grid *grid, int axis, const uint8_t *site,
-                         lk_distance_output output, double *out)
+                         const dt_target *target, double *out)
 {
     memset(pass, 0, sizeof *pass);
     pass->grid = grid;
     pass->axis = axis;
-    pass->root = output == LK_DISTANCE_ROOT && axis == grid->ndim - 1;
+    pass->last = axis == grid->ndim - 1 ? target : NULL;
     pass->site = site;
     pass->out = out;
     int64_t n = grid->shape[axis], stride = axis_stride(grid, axis);
     if (axis == 0) {
         pass->tasks = (stride + LK_DT_COLUMNS - 1) / LK_DT_COLUMNS;
     } else if (stride == 1) {
-        pass->lines_per_task = n >= LK_DT_LINE_WORK ? 1 : LK_DT_LINE_WORK / n;
+        int64_t groups = (LK_DT_LINE_WORK / LK_DT_LANES + n - 1) / n;
+        pass->lines_per_task = groups * LK_DT_LANES;
         int64_t lines = grid->numel / n;
         pass->tasks = (lines + pass->lines_per_task - 1) / pass->lines_per_task;
     } else {
-        pass->blocks_per_slab = (stride + LK_DT_BLOCK - 1) / LK_DT_BLOCK;
+        pass->blocks_per_slab = (stride + LK_DT_LANES - 1) / LK_DT_LANES;
         pass->tasks = grid->numel / (n * stride) * pass->blocks_per_slab;
     }
 }
@@ -274,31 +428,44 @@ static void dt_pass_task(const dt_pass *pass, int64_t task, const dt_scratch *s)
     if (pass->axis == 0) {
         int64_t first = task * LK_DT_COLUMNS;
         int64_t count = stride - first < LK_DT_COLUMNS ? stride - first : LK_DT_COLUMNS;
-        scan_columns(pass->site, n, stride, first, count, grid->spacing[0], grid->ndim == 1,
-                     pass->out, s->run);
+        scan_columns(pass->site, n, stride, first, count, grid->spacing[0], pass->out, s->run);
+        if (pass->last) finish_elements(pass->out, n, pass->last, 0); /* 1-D: one column */
     } else if (stride == 1) {
         int64_t lines = grid->numel / n, first = task * pass->lines_per_task;
         int64_t count = lines - first < pass->lines_per_task ? lines - first : pass->lines_per_task;
-        envelope_contiguous(grid, pass->axis, first, count, pass->root, pass->out, s);
+        envelope_contiguous(grid, pass->axis, first, count, pass->last, pass->out, s);
     } else {
         int64_t outer = task / pass->blocks_per_slab;
-        int64_t j0 = task % pass->blocks_per_slab * LK_DT_BLOCK;
-        int64_t width = stride - j0 < LK_DT_BLOCK ? stride - j0 : LK_DT_BLOCK;
-        envelope_strided(grid, pass->axis, outer, j0, width, pass->root, pass->out, s);
+        int64_t j0 = task % pass->blocks_per_slab * LK_DT_LANES;
+        int width = stride - j0 < LK_DT_LANES ? (int)(stride - j0) : LK_DT_LANES;
+        envelope_strided(grid, pass->axis, outer, j0, width, pass->out, s);
+    }
+}
+
+static dt_target target_of(lk_distance_output output, lk_dtype dtype, void *final)
+{
+    dt_target target = {final, dtype, output == LK_DISTANCE_ROOT};
+    return target;
+}
+
+void lk_distance_serial_into(const lk_grid *grid, const uint8_t *site, lk_distance_output output,
+                             double *work, lk_dtype dtype, void *final, void *scratch)
+{
+    if (grid->numel == 0) return;
+    dt_scratch s;
+    dt_scratch_layout(grid, scratch, &s);
+    dt_target target = target_of(output, dtype, final);
+    for (int axis = 0; axis < grid->ndim; axis++) {
+        dt_pass pass;
+        dt_pass_init(&pass, grid, axis, site, &target, work);
+        for (int64_t task = 0; task < pass.tasks; task++) dt_pass_task(&pass, task, &s);
     }
 }
 
 void lk_distance_serial(const lk_grid *grid, const uint8_t *site, lk_distance_output output,
                         double *out, void *scratch)
 {
-    if (grid->numel == 0) return;
-    dt_scratch s;
-    dt_scratch_layout(grid, scratch, &s);
-    for (int axis = 0; axis < grid->ndim; axis++) {
-        dt_pass pass;
-        dt_pass_init(&pass, grid, axis, site, output, out);
-        for (int64_t task = 0; task < pass.tasks; task++) dt_pass_task(&pass, task, &s);
-    }
+    lk_distance_serial_into(grid, site, output, out, LK_F64, out, scratch);
 }
 
 typedef struct dt_parallel_job {
@@ -315,8 +482,9 @@ static void dt_parallel_task(void *arg, int64_t task, int worker)
     dt_pass_task(&job->pass, task, &s);
 }
 
-lk_status lk_distance_parallel(lk_context *ctx, const lk_grid *grid, const uint8_t *site,
-                               lk_distance_output output, double *out)
+lk_status lk_distance_parallel_into(lk_context *ctx, const lk_grid *grid, const uint8_t *site,
+                                    lk_distance_output output, double *work, lk_dtype dtype,
+                                    void *final)
 {
     if (grid->numel == 0) return LK_OK;
     dt_parallel_job job;
@@ -324,10 +492,17 @@ lk_status lk_distance_parallel(lk_context *ctx, const lk_grid *grid, const uint8
     int workers = lk_context_threads(ctx);
     job.scratch = aligned_alloc(LK_SCRATCH_ALIGN, (size_t)workers * job.scratch_size);
     if (!job.scratch) return lk_fail(LK_ENOMEM, "out of memory for distance transform scratch");
+    dt_target target = target_of(output, dtype, final);
     for (int axis = 0; axis < grid->ndim; axis++) {
-        dt_pass_init(&job.pass, grid, axis, site, output, out);
+        dt_pass_init(&job.pass, grid, axis, site, &target, work);
         lk_parallel_for_items(ctx, job.pass.tasks, grid->numel, dt_parallel_task, &job);
     }
     free(job.scratch);
     return LK_OK;
+}
+
+lk_status lk_distance_parallel(lk_context *ctx, const lk_grid *grid, const uint8_t *site,
+                               lk_distance_output output, double *out)
+{
+    return lk_distance_parallel_into(ctx, grid, site, output, out, LK_F64, out);
 }
