@@ -71,26 +71,22 @@ static int64_t longest_axis(const lk_grid *grid)
 
 /* Per-worker buffers (see core/scratch.h). */
 typedef struct dt_scratch {
-    double *run;                   /* [LK_DT_COLUMNS] axis-0 scan: distance so far, per column */
-    double *lines;                 /* [LK_DT_LANES][longest] gathered strided lines */
-    double *position[LK_DT_LANES]; /* [longest + 1] each lane's candidates */
-    double *value[LK_DT_LANES];
-    double *at[LK_DT_LANES];       /* [slack + longest + 1] each lane's stack */
-    double *height[LK_DT_LANES];
+    double *run;   /* [LK_DT_COLUMNS] axis-0 scan: distance so far, per column */
+    double *lines; /* [LK_DT_LANES][longest] gathered strided lines */
+    struct dt_root *candidate[LK_DT_LANES]; /* [longest + 1] each lane's candidates */
+    struct dt_root *stack[LK_DT_LANES];     /* [slack + longest + 1] each lane's envelope */
 } dt_scratch;
 
 static size_t dt_scratch_layout(const lk_grid *grid, void *base, dt_scratch *s)
 {
     size_t longest = (size_t)longest_axis(grid);
-    size_t stack = (LK_DT_STACK_SLACK + longest + 1) * sizeof(double);
+    size_t root = 2 * sizeof(double);
     lk_scratch area = {base, 0};
     s->run = lk_scratch_take(&area, LK_DT_COLUMNS * sizeof(double));
     s->lines = lk_scratch_take(&area, LK_DT_LANES * longest * sizeof(double));
     for (int b = 0; b < LK_DT_LANES; b++) {
-        s->position[b] = lk_scratch_take(&area, (longest + 1) * sizeof(double));
-        s->value[b] = lk_scratch_take(&area, (longest + 1) * sizeof(double));
-        s->at[b] = lk_scratch_take(&area, stack);
-        s->height[b] = lk_scratch_take(&area, stack);
+        s->candidate[b] = lk_scratch_take(&area, (longest + 1) * root);
+        s->stack[b] = lk_scratch_take(&area, (LK_DT_STACK_SLACK + longest + 1) * root);
     }
     return lk_scratch_size(&area);
 }
@@ -188,21 +184,24 @@ LK_HOT static void scan_columns(const uint8_t *restrict site, int64_t n0, int64_
  * are independent and overlap. The candidates are selected branch-free too,
  * which takes the +inf and pruning branches out of the build. */
 
-/* Whether the parabola `top` of the stack is hidden by its neighbour before
- * it and a new one at `position` (scipy's test; see above). */
-static inline int hidden_between(const double *at, const double *height, int64_t top,
-                                 double position, double value, double spacing)
+/* A parabola: its root's position on the line, and its value there. */
+typedef struct dt_root {
+    double at, height;
+} dt_root;
+
+/* Whether the parabola `middle` is hidden by the one before it and a new
+ * one `next` (scipy's test; see above). */
+static inline int hidden_between(dt_root before, dt_root middle, dt_root next, double spacing)
 {
-    double a = (at[top] - at[top - 1]) * spacing, b = (position - at[top]) * spacing;
+    double a = (middle.at - before.at) * spacing, b = (next.at - middle.at) * spacing;
     double c = a + b;
-    return c * height[top] - b * height[top - 1] - a * value - a * b * c > 0.0;
+    return c * middle.height - b * before.height - a * next.height - a * b * c > 0.0;
 }
 
-static inline double parabola(const double *at, const double *height, int64_t k, double x,
-                              double spacing)
+static inline double parabola(dt_root root, double x, double spacing)
 {
-    double term = (at[k] - x) * spacing;
-    return height[k] + term * term;
+    double term = (root.at - x) * spacing;
+    return root.height + term * term;
 }
 
 /* Whether f[q] (finite), between f[q - 1] and f[q + 1], is hidden by both:
@@ -219,113 +218,115 @@ static inline int above_both(double before, double fq, double after, double hidd
  * neighbours, or a 0 between two 0s. A 0 is never popped (the test's sum
  * is then a sum of non-positive products), so a run of 0s from p to r
  * leaves p and r on the stack whatever lies between; the parabolas in
- * between are the lowest only at their own roots, where the walk writes
- * the 0 it finds in place (walk_envelope). Sites of the earlier axes come
- * in long runs of 0s, which cost the build nothing this way. */
+ * between are the lowest only at their own roots, where the walk keeps
+ * the 0 it finds in the line (walk_envelope). Sites of the earlier axes
+ * come in long runs of 0s, which cost the build nothing this way. */
 static inline int needless(double before, double fq, double after, double hidden)
 {
     int zero_run = (fq == 0) & (before == 0) & (after == 0);
     return (fq == INFINITY) | zero_run | above_both(before, fq, after, hidden);
 }
 
-/* The candidates of a line of n values into position and value (n + 1
- * slots: the one after the last is set to a harmless candidate, read by
- * finished lanes); returns their count. Branch-free: every element is
- * stored at the next slot, which moves on when it is kept. */
+/* The candidates of a line of n values (n + 1 slots); returns their count.
+ * Branch-free: every element is stored at the next slot, which moves on
+ * when it is kept. */
 static int64_t line_candidates(const double *restrict f, int64_t n, double spacing,
-                               double *restrict position, double *restrict value)
+                               dt_root *restrict candidate)
 {
     double hidden = spacing * spacing * (1 + 0x1p-30);
     int64_t count = 0;
-    position[0] = 0;
-    value[0] = f[0];
+    candidate[0] = (dt_root){0, f[0]};
     count += f[0] != INFINITY;
     for (int64_t q = 1; q < n - 1; q++) {
-        double fq = f[q];
-        position[count] = (double)q;
-        value[count] = fq;
-        count += !needless(f[q - 1], fq, f[q + 1], hidden);
+        candidate[count] = (dt_root){(double)q, f[q]};
+        count += !needless(f[q - 1], f[q], f[q + 1], hidden);
     }
     if (n > 1) {
-        position[count] = (double)(n - 1);
-        value[count] = f[n - 1];
+        candidate[count] = (dt_root){(double)(n - 1), f[n - 1]};
         count += f[n - 1] != INFINITY;
     }
-    position[count] = 0;
-    value[count] = INFINITY;
     return count;
 }
 
-/* One line's envelope under construction. */
+/* One line's envelope under construction: a stack of parabolas. Below it
+ * lie LK_DT_STACK_SLACK parabolas rooted at -inf, for which the hidden
+ * test is never true (it gives NaN or -inf), so that the build needs no
+ * check for a stack of fewer than two. */
 typedef struct envelope_lane {
-    const double *position, *value; /* its candidates (count + 1 readable) */
-    int64_t count, taken;           /* candidates, and those pushed so far */
-    double *at, *height;            /* the stack: root positions, values there */
-    int64_t top;                    /* the last parabola on it; -1: none */
+    const dt_root *candidate; /* the line's candidates */
+    int64_t count, taken;     /* how many, and how many pushed so far */
+    dt_root *stack;
+    int64_t top; /* the last parabola on the stack; -1: none */
 } envelope_lane;
 
-static void lane_start(envelope_lane *lane, const double *position, const double *value,
-                       int64_t count, double *at, double *height)
+static void lane_start(envelope_lane *lane, const dt_root *candidate, int64_t count,
+                       dt_root *stack_area)
 {
-    lane->position = position;
-    lane->value = value;
+    for (int k = 0; k < LK_DT_STACK_SLACK; k++) stack_area[k] = (dt_root){-INFINITY, 0};
+    lane->candidate = candidate;
     lane->count = count;
     lane->taken = 0;
-    lane->at = at + LK_DT_STACK_SLACK;
-    lane->height = height + LK_DT_STACK_SLACK;
+    lane->stack = stack_area + LK_DT_STACK_SLACK;
     lane->top = -1;
-    for (int k = 0; k < LK_DT_STACK_SLACK; k++) at[k] = height[k] = 0;
 }
 
 /* One step of the build: pop the top if hidden, else push the next
- * candidate; returns whether the lane had a step left. Branch-free: the
- * candidate is always written above the top, where it is either the pushed
- * entry or nothing; a finished lane writes there too and stays put. */
-static inline int lane_step(envelope_lane *lane, double spacing)
+ * candidate. Branch-free: the candidate is always written above the top,
+ * where it is either the pushed entry or nothing. */
+static inline void lane_step(envelope_lane *lane, double spacing)
 {
     int64_t top = lane->top, taken = lane->taken;
-    double position = lane->position[taken], value = lane->value[taken];
-    int active = taken < lane->count;
-    int pop = active & (top >= 1) &
-              hidden_between(lane->at, lane->height, top, position, value, spacing);
-    int push = active & !pop;
-    lane->at[top + 1] = position;
-    lane->height[top + 1] = value;
-    lane->top = top + push - pop;
-    lane->taken = taken + push;
-    return active;
+    dt_root next = lane->candidate[taken];
+    int pop = hidden_between(lane->stack[top - 1], lane->stack[top], next, spacing);
+    lane->stack[top + 1] = next;
+    lane->top = top + 1 - 2 * pop;
+    lane->taken = taken + 1 - pop;
 }
 
-/* The envelopes of `width` lanes, one step of each per round. */
+/* The envelopes of `width` lanes, built in lock-step: a lane with r
+ * candidates left has at least r steps left, so every lane can take as
+ * many steps as the fewest candidates left, without a check per step;
+ * finished lanes leave the round. */
 static void build_envelopes(envelope_lane *lanes, int width, double spacing)
 {
-    int busy;
-    do {
-        busy = 0;
-        for (int b = 0; b < width; b++) busy |= lane_step(&lanes[b], spacing);
-    } while (busy);
+    envelope_lane *busy[LK_DT_LANES];
+    int busy_count = 0;
+    for (int b = 0; b < width; b++)
+        if (lanes[b].count > 0) busy[busy_count++] = &lanes[b];
+    while (busy_count > 0) {
+        int64_t steps = INT64_MAX;
+        for (int b = 0; b < busy_count; b++) {
+            int64_t left = busy[b]->count - busy[b]->taken;
+            if (left < steps) steps = left;
+        }
+        for (int64_t step = 0; step < steps; step++)
+            for (int b = 0; b < busy_count; b++) lane_step(busy[b], spacing);
+        int kept = 0;
+        for (int b = 0; b < busy_count; b++)
+            if (busy[b]->taken < busy[b]->count) busy[kept++] = busy[b];
+        busy_count = kept;
+    }
 }
 
 /* The squared distances of a lane's line into line[0 .. n - 1], which
- * holds the values its candidates came from: where it holds 0 (a site, which
- * may have been left out of the candidates) it keeps it. */
+ * holds the values its candidates came from: where it holds 0 (a site,
+ * which may have been left out of the candidates) it keeps it. */
 static void walk_envelope(const envelope_lane *lane, int64_t n, double spacing,
                           double *restrict line)
 {
-    const double *at = lane->at, *height = lane->height;
+    dt_root *stack = lane->stack;
     int64_t top = lane->top;
     if (top < 0) {
         for (int64_t x = 0; x < n; x++) line[x] = INFINITY;
         return;
     }
-    lane->at[top + 1] = 0;
-    lane->height[top + 1] = INFINITY; /* never lower: the walk stops at top */
+    stack[top + 1] = (dt_root){0, INFINITY}; /* never lower: the walk stops at top */
     int64_t k = 0;
     for (int64_t x = 0; x < n; x++) {
         double position = (double)x;
-        double value = parabola(at, height, k, position, spacing);
+        double value = parabola(stack[k], position, spacing);
         for (;;) {
-            double next = parabola(at, height, k + 1, position, spacing);
+            double next = parabola(stack[k + 1], position, spacing);
             if (!(next < value)) break;
             value = next;
             k++;
@@ -338,8 +339,8 @@ static void walk_envelope(const envelope_lane *lane, int64_t n, double spacing,
 static void lane_on_line(envelope_lane *lane, int b, const double *f, int64_t n, double spacing,
                          const dt_scratch *s)
 {
-    int64_t count = line_candidates(f, n, spacing, s->position[b], s->value[b]);
-    lane_start(lane, s->position[b], s->value[b], count, s->at[b], s->height[b]);
+    int64_t count = line_candidates(f, n, spacing, s->candidate[b]);
+    lane_start(lane, s->candidate[b], count, s->stack[b]);
 }
 
 /* Contiguous lines first .. first + count - 1 (the last axis, or one
