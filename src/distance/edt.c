@@ -73,7 +73,8 @@ static int64_t longest_axis(const lk_grid *grid)
 typedef struct dt_scratch {
     double *run;   /* [LK_DT_COLUMNS] axis-0 scan: distance so far, per column */
     double *lines; /* [LK_DT_LANES][longest] gathered strided lines */
-    struct dt_root *candidate[LK_DT_LANES]; /* [longest + 1] each lane's candidates */
+    uint8_t *keep; /* [longest] which elements of a line are candidates */
+    struct dt_root *candidate[LK_DT_LANES]; /* [longest] each lane's candidates */
     struct dt_root *stack[LK_DT_LANES];     /* [slack + longest + 1] each lane's envelope */
 } dt_scratch;
 
@@ -84,8 +85,9 @@ static size_t dt_scratch_layout(const lk_grid *grid, void *base, dt_scratch *s)
     lk_scratch area = {base, 0};
     s->run = lk_scratch_take(&area, LK_DT_COLUMNS * sizeof(double));
     s->lines = lk_scratch_take(&area, LK_DT_LANES * longest * sizeof(double));
+    s->keep = lk_scratch_take(&area, longest);
     for (int b = 0; b < LK_DT_LANES; b++) {
-        s->candidate[b] = lk_scratch_take(&area, (longest + 1) * root);
+        s->candidate[b] = lk_scratch_take(&area, longest * root);
         s->stack[b] = lk_scratch_take(&area, (LK_DT_STACK_SLACK + longest + 1) * root);
     }
     return lk_scratch_size(&area);
@@ -227,23 +229,20 @@ static inline int needless(double before, double fq, double after, double hidden
     return (fq == INFINITY) | zero_run | above_both(before, fq, after, hidden);
 }
 
-/* The candidates of a line of n values (n + 1 slots); returns their count.
- * Branch-free: every element is stored at the next slot, which moves on
- * when it is kept. */
-static int64_t line_candidates(const double *restrict f, int64_t n, double spacing,
-                               dt_root *restrict candidate)
+/* The candidates of a line of n values (n slots); returns their count.
+ * First which to keep, a vectorized loop into keep[n]; then each element
+ * is stored at the next slot, which moves on when it is kept (no branch). */
+LK_HOT static int64_t line_candidates(const double *restrict f, int64_t n, double spacing,
+                                      uint8_t *restrict keep, dt_root *restrict candidate)
 {
     double hidden = spacing * spacing * (1 + 0x1p-30);
+    keep[0] = (uint8_t)(f[0] != INFINITY);
+    for (int64_t q = 1; q < n - 1; q++) keep[q] = (uint8_t)!needless(f[q - 1], f[q], f[q + 1], hidden);
+    keep[n - 1] = (uint8_t)(f[n - 1] != INFINITY);
     int64_t count = 0;
-    candidate[0] = (dt_root){0, f[0]};
-    count += f[0] != INFINITY;
-    for (int64_t q = 1; q < n - 1; q++) {
+    for (int64_t q = 0; q < n; q++) {
         candidate[count] = (dt_root){(double)q, f[q]};
-        count += !needless(f[q - 1], f[q], f[q + 1], hidden);
-    }
-    if (n > 1) {
-        candidate[count] = (dt_root){(double)(n - 1), f[n - 1]};
-        count += f[n - 1] != INFINITY;
+        count += keep[q];
     }
     return count;
 }
@@ -339,7 +338,7 @@ static void walk_envelope(const envelope_lane *lane, int64_t n, double spacing,
 static void lane_on_line(envelope_lane *lane, int b, const double *f, int64_t n, double spacing,
                          const dt_scratch *s)
 {
-    int64_t count = line_candidates(f, n, spacing, s->candidate[b]);
+    int64_t count = line_candidates(f, n, spacing, s->keep, s->candidate[b]);
     lane_start(lane, s->candidate[b], count, s->stack[b]);
 }
 
