@@ -309,7 +309,8 @@ static void build_envelopes(envelope_lane *lanes, int width, double spacing)
 
 /* The squared distances of a lane's line into line[0 .. n - 1], which
  * holds the values its candidates came from: where it holds 0 (a site,
- * which may have been left out of the candidates) it keeps it. */
+ * which may have been left out of the candidates) it keeps it, and runs of
+ * sites are jumped over. */
 static void walk_envelope(const envelope_lane *lane, int64_t n, double spacing,
                           double *restrict line)
 {
@@ -330,7 +331,14 @@ static void walk_envelope(const envelope_lane *lane, int64_t n, double spacing,
             value = next;
             k++;
         }
-        line[x] = line[x] == 0 ? 0 : value;
+        if (line[x] != 0) {
+            line[x] = value;
+        } else if (x + 1 < n && line[x + 1] == 0 && stack[k].at == position) {
+            /* the first site of a run: its last is the next parabola (those
+             * between root none, see needless), the sites between keep their 0 */
+            k++;
+            x = (int64_t)stack[k].at - 1;
+        }
     }
 }
 
