@@ -1,6 +1,8 @@
+#define _DEFAULT_SOURCE /* madvise */
 #include "core/items.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "core/context.h"
 #include "core/error.h"
@@ -12,6 +14,27 @@ typedef struct items_job {
     char *memory;
     size_t memory_size;
 } items_job;
+
+/* Areas of at least LK_HUGE_AREA bytes (a distance transform's double map
+ * of a 128^3 volume, say) are offered to Linux's transparent huge pages: a
+ * fresh area is then faulted in 2 MiB at a time rather than 4 KiB, which
+ * took a sixth of such a transform's time. Elsewhere, or with huge pages
+ * off, the advice does nothing. */
+#define LK_HUGE_PAGE ((size_t)2 << 20)
+#define LK_HUGE_AREA ((size_t)4 << 20)
+
+static void *area_alloc(size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (bytes >= LK_HUGE_AREA) {
+        size_t rounded = (bytes + LK_HUGE_PAGE - 1) / LK_HUGE_PAGE * LK_HUGE_PAGE;
+        void *area = aligned_alloc(LK_HUGE_PAGE, rounded);
+        if (area) madvise(area, rounded, MADV_HUGEPAGE);
+        return area;
+    }
+#endif
+    return aligned_alloc(LK_SCRATCH_ALIGN, bytes);
+}
 
 static void item_task(void *arg, int64_t item, int worker)
 {
@@ -25,7 +48,7 @@ lk_status lk_run_items(lk_context *ctx, int64_t count, int64_t elements, size_t 
     int threads = lk_context_threads(ctx);
     int per_item_tasks = count >= threads;
     size_t workers = per_item_tasks ? (size_t)threads : 1;
-    items_job job = {fn, arg, aligned_alloc(LK_SCRATCH_ALIGN, workers * memory_size), memory_size};
+    items_job job = {fn, arg, area_alloc(workers * memory_size), memory_size};
     if (!job.memory) return lk_fail(LK_ENOMEM, "out of memory for %s", what);
     lk_status status = LK_OK;
     if (per_item_tasks)

@@ -45,10 +45,21 @@ size_t lk_distance_scratch_size(const lk_grid *grid);
 void lk_distance_serial(const lk_grid *grid, const uint8_t *site, lk_distance_output output,
                         double *out, void *scratch);
 
+/* lk_distance_serial with the last pass writing `final`, an image of dtype
+ * LK_F32 or LK_F64, instead of out: work (numel doubles) holds the passes
+ * before it and may be final itself when it is LK_F64. */
+void lk_distance_serial_into(const lk_grid *grid, const uint8_t *site, lk_distance_output output,
+                             double *work, lk_dtype dtype, void *final, void *scratch);
+
 /* The same on the context's threads, lines of each pass spread over them
  * (the result does not depend on the thread count: lines are independent).
  * Fails only for want of memory. */
 lk_status lk_distance_parallel(lk_context *ctx, const lk_grid *grid, const uint8_t *site,
                                lk_distance_output output, double *out);
+
+/* lk_distance_parallel writing `final` as lk_distance_serial_into does. */
+lk_status lk_distance_parallel_into(lk_context *ctx, const lk_grid *grid, const uint8_t *site,
+                                    lk_distance_output output, double *work, lk_dtype dtype,
+                                    void *final);
 
 #endif

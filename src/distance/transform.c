@@ -91,25 +91,29 @@ static void mask_bytes(const lk_tensor *mask, int64_t first, int64_t count, int 
     }
 }
 
-/* Image `image` of the batch; ctx NULL: on the calling thread. */
+/* Image `image` of the batch; ctx NULL: on the calling thread. The
+ * transform's last pass writes lk_edt's output in its dtype; lk_sdf's maps
+ * are combined in double, then rounded to float32 if asked. */
 static lk_status transform_image(const transform_job *job, int64_t image, lk_context *ctx,
                                  const image_memory *memory)
 {
     int64_t count = job->grid.numel, first = image * count;
-    double *map = job->out->dtype == LK_F64 ? (double *)job->out->data + first : memory->map;
+    lk_dtype dtype = job->out->dtype;
+    void *out = (char *)job->out->data + (size_t)first * lk_dtype_size(dtype);
+    double *map = dtype == LK_F64 ? out : memory->map;
     /* lk_edt measures to the mask's zeros; lk_sdf takes the non-zeros as the object */
     mask_bytes(job->mask, first, count, !job->edt, memory->bytes);
-    lk_status status = LK_OK;
     if (job->edt && ctx)
-        status = lk_distance_parallel(ctx, &job->grid, memory->bytes, LK_DISTANCE_ROOT, map);
-    else if (job->edt)
-        lk_distance_serial(&job->grid, memory->bytes, LK_DISTANCE_ROOT, map, memory->work.scratch);
-    else
-        status = lk_signed_map(ctx, &job->grid, memory->bytes, job->kind, map, &memory->work);
-    if (job->out->dtype == LK_F32) {
-        float *out = (float *)job->out->data + first;
-        for (int64_t i = 0; i < count; i++) out[i] = (float)map[i];
+        return lk_distance_parallel_into(ctx, &job->grid, memory->bytes, LK_DISTANCE_ROOT, map,
+                                         dtype, out);
+    if (job->edt) {
+        lk_distance_serial_into(&job->grid, memory->bytes, LK_DISTANCE_ROOT, map, dtype, out,
+                                memory->work.scratch);
+        return LK_OK;
     }
+    lk_status status = lk_signed_map(ctx, &job->grid, memory->bytes, job->kind, map, &memory->work);
+    if (dtype == LK_F32)
+        for (int64_t i = 0; i < count; i++) ((float *)out)[i] = (float)map[i];
     return status;
 }
 

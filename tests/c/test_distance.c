@@ -5,6 +5,9 @@
  *                 axes included) and spacings, the transform equals the
  *                 minimum over all background elements of the distance,
  *                 formed the same way (terms in axis order), bit for bit;
+ *                 also on shapes that leave ragged groups of the lines built
+ *                 together, with background in runs, on 1 and 2 threads,
+ *                 float32 output included;
  *   threads       a batch and a single large image give the same bits on
  *                 1, 2 and 3 threads, float32 output is the float64 rounded;
  *   conventions   each lk_sdf_kind on a hand-made image, empty and full masks;
@@ -72,6 +75,83 @@ static void test_matches_brute_force(void)
         }
         free(bytes);
         free(out.data);
+    }
+}
+
+/* Background (the sites) in runs of random lengths along the last axis, as
+ * the envelopes meet them after the first axis of a segmentation mask. */
+static void runs_of_background(uint8_t *bytes, int64_t count, double background, lk_rng *rng)
+{
+    int64_t position = 0;
+    while (position < count) {
+        int64_t length = 1 + lk_rng_below(rng, 12);
+        uint8_t value = lk_rng_uniform(rng) >= background;
+        for (int64_t i = position; i < position + length && i < count; i++) bytes[i] = value;
+        position += length;
+    }
+}
+
+/* lk_edt of mask on a context of `threads`, in float64 and float32, against
+ * the brute force: the doubles bit for bit, the floats as they round. */
+static void check_brute_force_on(const lk_tensor *mask, const double *spacing, int threads,
+                                 const char *label)
+{
+    lk_context *ctx;
+    CHECK_OK(lk_context_create(threads, &ctx));
+    int64_t count = numel_of(mask);
+    lk_tensor wide = *mask, narrow = *mask;
+    wide.dtype = LK_F64;
+    wide.data = malloc((size_t)count * sizeof(double));
+    narrow.dtype = LK_F32;
+    narrow.data = malloc((size_t)count * sizeof(float));
+    CHECK_OK(lk_edt(mask, 0, spacing, &wide, ctx));
+    CHECK_OK(lk_edt(mask, 0, spacing, &narrow, ctx));
+    const double *got = wide.data;
+    const float *got_float = narrow.data;
+    for (int64_t i = 0; i < count; i++) {
+        double want = brute_force(mask->data, mask, spacing, i);
+        CHECK_MSG(got[i] == want && got_float[i] == (float)want,
+                  "%s, %d threads: element %lld is %.17g (float32 %.9g), brute force %.17g", label,
+                  threads, (long long)i, got[i], (double)got_float[i], want);
+    }
+    free(wide.data);
+    free(narrow.data);
+    lk_context_destroy(ctx);
+}
+
+/* Lines are built LK_DT_LANES (8) at a time and runs of sites are jumped
+ * over: shapes whose line counts along every axis leave ragged groups, lines
+ * longer than a task, ranks 1 to 4, masks of noise and of runs. */
+static void test_ragged_groups_and_runs_match_brute_force(void)
+{
+    static const lk_tensor shapes[] = {
+        {NULL, LK_U8, 1, {300}},        {NULL, LK_U8, 2, {13, 37}},    {NULL, LK_U8, 2, {37, 13}},
+        {NULL, LK_U8, 2, {2, 600}},     {NULL, LK_U8, 3, {9, 10, 11}}, {NULL, LK_U8, 3, {3, 17, 20}},
+        {NULL, LK_U8, 4, {3, 5, 7, 9}},
+    };
+    static const double backgrounds[] = {0.03, 0.5, 0.9};
+    lk_rng rng = {23};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        lk_tensor mask = shapes[s];
+        int64_t count = numel_of(&mask);
+        uint8_t *bytes = malloc((size_t)count);
+        mask.data = bytes;
+        double spacing[LK_MAX_DIMS];
+        for (int k = 0; k < mask.ndim; k++) spacing[k] = s % 2 ? 0.3 + 2 * lk_rng_uniform(&rng) : 1;
+        for (int b = 0; b < 3; b++) {
+            for (int runs = 0; runs < 2; runs++) {
+                if (runs)
+                    runs_of_background(bytes, count, backgrounds[b], &rng);
+                else
+                    for (int64_t i = 0; i < count; i++) bytes[i] = lk_rng_uniform(&rng) >= backgrounds[b];
+                char label[64];
+                snprintf(label, sizeof label, "shape %zu, %s, background %g", s, runs ? "runs" : "noise",
+                         backgrounds[b]);
+                for (int threads = 1; threads <= 2; threads++)
+                    check_brute_force_on(&mask, spacing, threads, label);
+            }
+        }
+        free(bytes);
     }
 }
 
@@ -234,6 +314,7 @@ int main(int argc, char **argv)
 {
     static const lk_test tests[] = {
         {"matches_brute_force", test_matches_brute_force},
+        {"ragged_groups_and_runs_match_brute_force", test_ragged_groups_and_runs_match_brute_force},
         {"threads_and_dtypes", test_threads_and_dtypes},
         {"sdf_kinds_by_hand", test_sdf_kinds_by_hand},
         {"mask_dtypes", test_mask_dtypes},

@@ -123,6 +123,58 @@ def test_mask_dtypes_and_float32_output(dtype):
     np.testing.assert_array_equal(single, want.astype(np.float32))
 
 
+def runs_mask(shape, gen, background):
+    """Background (the sites) in runs along the last axis, of random lengths:
+    what the transform sees after its first axis on segmentation masks."""
+    flat = np.ones(int(np.prod(shape)), bool)
+    position = 0
+    while position < flat.size:
+        length = int(gen.geometric(0.15))
+        if gen.random() < background:
+            flat[position:position + length] = False
+        position += length
+    if flat.all():
+        flat[gen.integers(flat.size)] = False
+    return flat.reshape(shape)
+
+
+# Lines are transformed 8 at a time (in lock-step), and whole-line runs of
+# sites are jumped over; these shapes leave ragged groups of lines along
+# every axis (counts not multiples of 8), and lines longer than one task.
+GROUP_SHAPES = [(13, 37), (37, 13), (3, 300), (300, 5), (9, 10, 11), (17, 3, 130), (5, 6, 7, 9)]
+
+
+@pytest.mark.parametrize("shape", GROUP_SHAPES, ids=str)
+@pytest.mark.parametrize("make", [random_mask, runs_mask], ids=["noise", "runs"])
+@pytest.mark.parametrize("background", [0.02, 0.5, 0.95])
+def test_ragged_groups_of_lines_equal_scipy_on_one_and_two_threads(shape, make, background):
+    gen = np.random.default_rng(abs(hash((shape, make is runs_mask, background))) % 2**32)
+    mask = make(shape, gen, background)
+    for sampling in (None, tuple(gen.uniform(0.3, 3.0, len(shape)))):
+        want = ndi.distance_transform_edt(mask, sampling=sampling)
+        for threads in (1, 2):
+            np.testing.assert_array_equal(distance.edt(mask, sampling, threads=threads), want,
+                                          err_msg=f"sampling={sampling} threads={threads}")
+
+
+@pytest.mark.parametrize("shape", [(1,), (700,), (1, 9), (40, 70), (1, 1, 5), (20, 30, 40), (3, 4, 5, 6)], ids=str)
+def test_float32_output_is_the_float64_rounded_in_every_rank(shape):
+    # the last pass writes float32 itself; it must round the same doubles
+    gen = np.random.default_rng(len(shape) * 1000 + shape[-1])
+    mask = random_mask(shape, gen, 0.1)
+    sampling = tuple(gen.uniform(0.5, 2.0, len(shape)))
+    want = ndi.distance_transform_edt(mask, sampling=sampling).astype(np.float32)
+    for threads in (1, 2):
+        got = distance.edt(mask, sampling, dtype=np.float32, threads=threads)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want, err_msg=f"threads={threads}")
+    batch = np.stack([mask, random_mask(shape, gen, 0.5)])
+    got = distance.edt(batch, sampling, batch_dims=1, dtype=np.float32, threads=2)
+    for image in range(2):
+        np.testing.assert_array_equal(
+            got[image], ndi.distance_transform_edt(batch[image], sampling=sampling).astype(np.float32))
+
+
 # ------------------------------------------------------------------ signed maps
 
 def boundary_loss_reference(mask, sampling):
