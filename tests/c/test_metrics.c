@@ -92,6 +92,28 @@ static void test_one_dimension_by_hand(void)
     CHECK(values[LK_METRIC_HAUSDORFF][1] == 6);
 }
 
+/* Single voxels two steps apart along the last axis, as surfels: each has
+ * 2^d corners of one weight, half at distance 1 from the other's, half at
+ * 2. The median is a tie (the near half's weight is half the total): the
+ * first crossing reaches it at 1. Leaves options at surfels, area-weighted,
+ * percentile 50. */
+static void check_voxel_pair_surfels(const lk_tensor *pred, const lk_tensor *target,
+                                     lk_metric_options *options, double values[ALL_METRICS][64])
+{
+    lk_metric_options_default(options);
+    options->include_background = 1;
+    options->surface = LK_SURFACE_SURFELS;
+    options->percentile_rule = LK_PERCENTILE_AREA_WEIGHTED;
+    options->percentile = 50;
+    compute_all(pred, target, 0, NULL, options, 1, values, NULL, 1);
+    CHECK(values[LK_METRIC_HAUSDORFF][0] == 2);
+    /* the weights, all equal, cancel up to rounding */
+    CHECK_CLOSE(values[LK_METRIC_ASD][0], 1.5, 1e-15, 0);
+    CHECK_CLOSE(values[LK_METRIC_ASSD][0], 1.5, 1e-15, 0);
+    CHECK(values[LK_METRIC_HAUSDORFF_PERCENTILE][0] == 1);
+    CHECK_CLOSE(values[LK_METRIC_NSD][0], 0.5, 1e-15, 0);
+}
+
 static void test_surfels_by_hand(void)
 {
     double lengths[16], spacing[2] = {3, 4};
@@ -108,19 +130,8 @@ static void test_surfels_by_hand(void)
     target_mask[8] = 1;
     lk_tensor pred = {pred_mask, LK_U8, 4, {1, 1, 3, 5}}, target = {target_mask, LK_U8, 4, {1, 1, 3, 5}};
     lk_metric_options options;
-    lk_metric_options_default(&options);
-    options.include_background = 1;
-    options.surface = LK_SURFACE_SURFELS;
-    options.percentile_rule = LK_PERCENTILE_AREA_WEIGHTED;
-    options.percentile = 50;
     double values[ALL_METRICS][64];
-    compute_all(&pred, &target, 0, NULL, &options, 1, values, NULL, 1);
-    CHECK(values[LK_METRIC_HAUSDORFF][0] == 2);
-    /* the weights, all sqrt(2) / 2, cancel up to rounding */
-    CHECK_CLOSE(values[LK_METRIC_ASD][0], 1.5, 1e-15, 0);
-    CHECK_CLOSE(values[LK_METRIC_ASSD][0], 1.5, 1e-15, 0);
-    CHECK(values[LK_METRIC_HAUSDORFF_PERCENTILE][0] == 1);
-    CHECK_CLOSE(values[LK_METRIC_NSD][0], 0.5, 1e-15, 0);
+    check_voxel_pair_surfels(&pred, &target, &options, values);
     /* with spacing (2, 1): the two far corners are 2 away along axis 1 still */
     double anisotropic[2] = {2, 1};
     compute_all(&pred, &target, 0, anisotropic, &options, 1, values, NULL, 1);
@@ -176,18 +187,8 @@ static void test_surfels_3d_by_hand(void)
     target_mask[(1 * 3 + 1) * 5 + 3] = 1;
     lk_tensor pred = {pred_mask, LK_U8, 5, {1, 1, 3, 3, 5}}, target = {target_mask, LK_U8, 5, {1, 1, 3, 3, 5}};
     lk_metric_options options;
-    lk_metric_options_default(&options);
-    options.include_background = 1;
-    options.surface = LK_SURFACE_SURFELS;
-    options.percentile_rule = LK_PERCENTILE_AREA_WEIGHTED;
-    options.percentile = 50; /* a tie: the near half's area is half the total */
     double values[ALL_METRICS][64];
-    compute_all(&pred, &target, 0, NULL, &options, 1, values, NULL, 1);
-    CHECK(values[LK_METRIC_HAUSDORFF][0] == 2);
-    CHECK_CLOSE(values[LK_METRIC_ASD][0], 1.5, 1e-15, 0);
-    CHECK_CLOSE(values[LK_METRIC_ASSD][0], 1.5, 1e-15, 0);
-    CHECK(values[LK_METRIC_HAUSDORFF_PERCENTILE][0] == 1);
-    CHECK_CLOSE(values[LK_METRIC_NSD][0], 0.5, 1e-15, 0);
+    check_voxel_pair_surfels(&pred, &target, &options, values);
     options.percentile = 50.001;
     compute_all(&pred, &target, 0, NULL, &options, 1, values, NULL, 1);
     CHECK(values[LK_METRIC_HAUSDORFF_PERCENTILE][0] == 2);

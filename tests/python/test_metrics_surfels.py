@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import warnings
 import zlib
 
 import numpy as np
@@ -30,6 +29,7 @@ import pytest
 
 import losskit
 from losskit import metrics as M
+from test_metrics import quiet  # noqa: F401 (autouse: gives DeepMind's np.Inf back under NumPy 2)
 
 surface_distance = pytest.importorskip("surface_distance")
 lookup_tables = pytest.importorskip("surface_distance.lookup_tables")
@@ -38,15 +38,6 @@ RTOL = 1e-12
 PERCENTILES = (0.0, 50.0, 90.0, 95.0, 99.0, 100.0)
 TOLERANCES = (0.0, 0.5, 1.0, 1.5, 2.5)
 SPACINGS_3D = [(1.0, 1.0, 1.0), (0.8, 1.1, 2.5), (2.0, 0.5, 0.5), (1e-3, 1.0, 1e3), (0.3, 7.0, 1.7)]
-
-
-@pytest.fixture(autouse=True)
-def quiet(monkeypatch):
-    # DeepMind's surface_distance names np.Inf, which NumPy 2 removed
-    monkeypatch.setattr(np, "Inf", np.inf, raising=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 # ------------------------------------------------------------------ tables
