@@ -18,6 +18,8 @@
   and the reference here does the same (robust_hausdorff_exact_ties), checking
   that it differs from DeepMind's only at such ties. Empty masks follow
   losskit's (MONAI's) rules, compared with DeepMind's where they agree.
+- MONAI's compute_surface_dice(use_subvoxels=True), DeepMind's surfels in
+  float32: rtol 1e-6.
 """
 
 from __future__ import annotations
@@ -318,3 +320,27 @@ def test_surfels_need_two_or_three_axes():
         mask = np.ones(shape, np.uint8)
         with pytest.raises(losskit.LosskitError, match=f"{len(shape) - 1} spatial axes"):
             M.hausdorff(mask, mask, 2, surface="surfels")
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.8, 1.0, 2.5)], ids=str)
+def test_nsd_against_monai_subvoxels(spacing):
+    """MONAI's compute_surface_dice(use_subvoxels=True) follows DeepMind's
+    surfels; it computes in float32 (rtol 1e-6)."""
+    torch = pytest.importorskip("torch")
+    monai_metrics = pytest.importorskip("monai.metrics")
+    gen = np.random.default_rng(9)
+    # class 1 a ball, class 2 scattered voxels
+    balls_pred, balls_target = balls((26, 24, 22), gen, count=1)
+    label_pred, label_target = balls_pred.astype(np.int64), balls_target.astype(np.int64)
+    noise_pred, noise_target = random_masks((26, 24, 22), 0.02, gen, count=1)
+    label_pred[noise_pred], label_target[noise_target] = 2, 2
+
+    def one_hot(labels):
+        return torch.from_numpy(np.moveaxis(np.eye(3, dtype=np.float32)[labels], -1, 1).copy())
+
+    tolerances = [1.0, 1.5]
+    want = monai_metrics.compute_surface_dice(one_hot(label_pred), one_hot(label_target), tolerances, spacing=spacing,
+                                              use_subvoxels=True).numpy()
+    got = M.nsd(label_pred, label_target, 3, spacing, nsd_tolerance=tolerances, surface="surfels")
+    assert ((got > 0.05) & (got < 0.95)).all()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
