@@ -551,7 +551,11 @@ typedef enum lk_surface { LK_SURFACE_VOXELS = 0, LK_SURFACE_SURFELS = 1 } lk_sur
  *                                direction, the first distance, in order of
  *                                (distance, weight), where the cumulative
  *                                weight fraction reaches q / 100, no
- *                                interpolation; then the larger. */
+ *                                interpolation; then the larger. A
+ *                                fraction equal to q / 100 up to rounding
+ *                                (32 ulp of the total) reaches it: exact
+ *                                ties, which DeepMind's float sums round
+ *                                either way, count as reached. */
 typedef enum lk_percentile_rule {
     LK_PERCENTILE_PER_DIRECTION = 0,
     LK_PERCENTILE_POOLED = 1,
