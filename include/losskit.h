@@ -482,7 +482,7 @@ LK_API lk_status lk_sdf(const lk_tensor *mask, int batch_dims, const double *spa
  * ------------------------------------------------------------------------
  *
  * Overlap and surface-distance metrics of each image and class of a batch of
- * hard segmentations, with 1 to 7 spatial axes (surfels: 2 axes), each axis
+ * hard segmentations, with 1 to 7 spatial axes (surfels: 2 or 3), each axis
  * with its own voxel spacing. See docs/metrics.md for the conventions table.
  *
  * Inputs, pred and target, of the same shape and dtype family:
@@ -554,11 +554,13 @@ LK_API const char *lk_metric_name(lk_metric metric);
  *                      the image counting as background (mask XOR scipy's
  *                      binary_erosion with the cross structure); weight 1.
  *   LK_SURFACE_SURFELS (DeepMind surface-distance) the corners of the voxel
- *                      grid (shifted by half a voxel) whose 2x2 neighbour
- *                      code is neither 0 nor all ones; weight: the length
- *                      of the marching-squares contour through the corner,
- *                      with spacing. 2 spatial axes only (DeepMind's 3-D
- *                      area table is not implemented: LK_EINVAL). */
+ *                      grid (shifted by half a voxel) whose 2x2 (2x2x2)
+ *                      neighbour code is neither 0 nor all ones; weight:
+ *                      the length of the marching-squares contour (the
+ *                      area of the marching-cubes surface) through the
+ *                      corner's cell, with spacing (lk_surfel_weights).
+ *                      2 or 3 spatial axes, as DeepMind; others are
+ *                      LK_EINVAL. */
 typedef enum lk_surface { LK_SURFACE_VOXELS = 0, LK_SURFACE_SURFELS = 1 } lk_surface;
 
 /* How LK_METRIC_HAUSDORFF_PERCENTILE reads the percentile q.
@@ -573,7 +575,11 @@ typedef enum lk_surface { LK_SURFACE_VOXELS = 0, LK_SURFACE_SURFELS = 1 } lk_sur
  *                                direction, the first distance, in order of
  *                                (distance, weight), where the cumulative
  *                                weight fraction reaches q / 100, no
- *                                interpolation; then the larger. */
+ *                                interpolation; then the larger. A
+ *                                fraction equal to q / 100 up to rounding
+ *                                (32 ulp of the total) reaches it: exact
+ *                                ties, which DeepMind's float sums round
+ *                                either way, count as reached. */
 typedef enum lk_percentile_rule {
     LK_PERCENTILE_PER_DIRECTION = 0,
     LK_PERCENTILE_POOLED = 1,
@@ -626,6 +632,18 @@ LK_API lk_status lk_metrics_compute(const lk_tensor *pred, const lk_tensor *targ
                                     const lk_metric *metrics, size_t n_metrics,
                                     const lk_tensor *outs, const lk_tensor *flags,
                                     lk_context *ctx);
+
+/* The weight of a surfel (LK_SURFACE_SURFELS) by the neighbour code of its
+ * corner, in spacing units, as DeepMind's surface-distance tables:
+ *   spatial_dims 2  weights[16], the marching-squares contour lengths; code
+ *                   bit 8: element (i-1, j-1) of the corner (i, j),
+ *                   4: (i-1, j), 2: (i, j-1), 1: (i, j);
+ *   spatial_dims 3  weights[256], the marching-cubes surface areas; bit 128:
+ *                   element (i-1, j-1, k-1) of the corner (i, j, k),
+ *                   64: (i-1, j-1, k), 32: (i-1, j, k-1), ..., 1: (i, j, k).
+ * spacing: NULL (1 on every axis) or spatial_dims positive, finite values.
+ * src/metrics/surfels.c states the rule the areas follow. */
+LK_API lk_status lk_surfel_weights(int spatial_dims, const double *spacing, double *weights);
 
 /* ------------------------------------------------------------------------
  * Beta schedules of the smooth L1 losses

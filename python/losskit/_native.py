@@ -143,6 +143,7 @@ lk_metrics_compute = _prototype(
     "lk_metrics_compute", _int, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), _int, _spacing,
     ctypes.POINTER(MetricOptions), ctypes.POINTER(_int), _size, _tensors, ctypes.POINTER(Tensor), _vp
 )
+lk_surfel_weights = _prototype("lk_surfel_weights", _int, _int, _spacing, _spacing)
 
 # the beta schedules of the smooth L1 losses
 _double_p = ctypes.POINTER(ctypes.c_double)

@@ -13,7 +13,8 @@ Conventions (docs/metrics.md has the table of which reproduces which library):
 
 - ``surface``: ``"voxels"`` (MONAI, medpy: mask XOR binary erosion, the image
   edge counted as background) or ``"surfels"`` (DeepMind surface-distance,
-  2-D only: corners of the half-voxel-shifted grid, weighted by contour length);
+  2-D or 3-D: corners of the half-voxel-shifted grid, weighted by contour
+  length or surface area by neighbour code, see ``surfel_weights``);
 - ``percentile_rule``: ``"per_direction"`` (MONAI: torch.quantile of each
   direction, then the max), ``"pooled"`` (medpy: np.percentile of both
   directions together), ``"area_weighted"`` (DeepMind: first crossing of the
@@ -42,7 +43,7 @@ from . import _as_array, _call_threads, _context, _fill_array, _raise_for, Lossk
 
 __all__ = [
     "compute", "dice", "iou", "precision", "recall", "hausdorff", "hausdorff_percentile", "assd",
-    "asd", "nsd", "METRICS", "SURFACES", "PERCENTILE_RULES", "ASSD_RULES", "PRED_EMPTY", "TARGET_EMPTY",
+    "asd", "nsd", "surfel_weights", "METRICS", "SURFACES", "PERCENTILE_RULES", "ASSD_RULES", "PRED_EMPTY", "TARGET_EMPTY",
 ]
 
 METRICS = tuple(_native.lk_metric_name(code).decode() for code in range(9))
@@ -149,3 +150,21 @@ hausdorff_percentile = _one("hausdorff_percentile")
 assd = _one("assd")
 asd = _one("asd")
 nsd = _one("nsd")
+
+
+def surfel_weights(spatial_dims: int, spacing: Spacing = None) -> np.ndarray:
+    """The weight of a ``surface="surfels"`` element by the neighbour code of
+    its corner, as DeepMind's surface-distance tables: 2 spatial axes, the 16
+    marching-squares contour lengths (create_table_neighbour_code_to_contour_length);
+    3, the 256 marching-cubes surface areas
+    (create_table_neighbour_code_to_surface_area); in spacing units. Code bit
+    ``2 ** (2 ** d - 1 - o)`` is the element at offsets ``o`` (binary, axis 0
+    most significant; 0: before the corner, 1: after) in the corner's 2x2
+    (2x2x2) cell. src/metrics/surfels.c states the rule behind the areas."""
+    if spatial_dims not in (2, 3):
+        raise LosskitError(f"spatial_dims = {spatial_dims!r}; DeepMind's surfels have 2 or 3", "LK_EINVAL")
+    dims = int(spatial_dims)
+    spacing_values = None if spacing is None else _doubles(spacing, dims, "spacing", "one per spatial axis")
+    weights = (ctypes.c_double * (1 << (1 << dims)))()
+    _raise_for(_native.lk_surfel_weights(dims, spacing_values, weights))
+    return np.array(weights[:], dtype=np.float64)

@@ -64,7 +64,7 @@ typedef struct metric_job {
     size_t n_metrics;
     const lk_tensor *outs, *flags;
     int surfaces;        /* some metric reads the surfaces */
-    double lengths[16];  /* surfels' lengths by code (2-D) */
+    double weights[LK_SURFEL_CODES]; /* surfels' lengths or areas by code */
 } metric_job;
 
 /* One worker's memory: the pair's masks, and its surface work. */
@@ -139,7 +139,7 @@ static lk_status run_pair(const metric_job *job, int64_t task, lk_context *ctx,
     lk_surface_pair pair, *surfaces = NULL;
     if (job->surfaces && counts.pred > 0 && counts.target > 0) {
         lk_status status = lk_surface_distances(ctx, &job->image, memory->pred, memory->target,
-                                                job->options.surface, job->lengths, &memory->work,
+                                                job->options.surface, job->weights, &memory->work,
                                                 &pair);
         if (status != LK_OK) return status;
         surfaces = &pair;
@@ -267,10 +267,10 @@ static lk_status check_options(const lk_metric_options *options, int spatial_dim
     if ((unsigned)options->surface > LK_SURFACE_SURFELS)
         return lk_fail(LK_EINVAL, "%s: options.surface = %d, not an lk_surface (0 to 1)", FUNCTION,
                        (int)options->surface);
-    if (options->surface == LK_SURFACE_SURFELS && spatial_dims != 2)
+    if (options->surface == LK_SURFACE_SURFELS && spatial_dims != 2 && spatial_dims != 3)
         return lk_fail(LK_EINVAL,
                        "%s: options.surface = LK_SURFACE_SURFELS with %d spatial axes; surfels "
-                       "are implemented for 2 (DeepMind's 3-D surfel areas are not)",
+                       "(DeepMind's) have 2 or 3",
                        FUNCTION, spatial_dims);
     if (!(options->percentile >= 0 && options->percentile <= 100))
         return lk_fail(LK_EINVAL, "%s: options.percentile = %g; it must be in [0, 100]", FUNCTION,
@@ -388,6 +388,6 @@ lk_status lk_metrics_compute(const lk_tensor *pred, const lk_tensor *target, int
     lk_grid_init(&job.image, spatial_dims, pred->shape + batch_axes, spacing);
     for (size_t m = 0; m < n_metrics; m++) /* lk_metric lists the surface metrics last */
         job.surfaces |= metrics[m] >= LK_METRIC_HAUSDORFF;
-    if (job.options.surface == LK_SURFACE_SURFELS) lk_contour_lengths(job.image.spacing, job.lengths);
+    if (job.options.surface == LK_SURFACE_SURFELS) lk_surfel_weights_of(spatial_dims, job.image.spacing, job.weights);
     return run_pairs(&job, images * job.columns, ctx ? ctx : lk_default_context());
 }

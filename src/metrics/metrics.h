@@ -4,6 +4,7 @@
  *   surface.c  the surfaces of one image's prediction and target masks of a
  *              class, in either lk_surface convention, and the distance of
  *              every surface element to the other surface;
+ *   surfels.c  the weights of DeepMind's surfels by neighbour code;
  *   summary.c  the metrics of one (image, class) pair from its counts and
  *              its distances.
  */
@@ -49,13 +50,23 @@ size_t lk_surface_work_layout(const lk_grid *image, void *base, lk_surface_work 
  * (i-1, j-1) of the corner (i, j), 4: (i-1, j), 2: (i, j-1), 1: (i, j)). */
 void lk_contour_lengths(const double spacing[2], double lengths[16]);
 
+/* The areas of DeepMind's 3-D surfels by neighbour code (bit 128: element
+ * (i-1, j-1, k-1) of the corner (i, j, k), 64: (i-1, j-1, k), ..., 1:
+ * (i, j, k)). */
+void lk_surfel_areas(const double spacing[3], double areas[256]);
+
+/* lk_contour_lengths (2 axes: 16 weights) or lk_surfel_areas (3: 256) of a
+ * checked spacing. */
+#define LK_SURFEL_CODES 256
+void lk_surfel_weights_of(int spatial_dims, const double *spacing, double *weights);
+
 /* The surfaces of the masks pred and target of an image (neither empty;
  * bytes 0 or 1) and their distances, in pair (whose points live in work).
- * lengths: lk_contour_lengths of the spacing, for surfels. ctx NULL: on the
+ * weights: lk_surfel_weights_of the spacing, for surfels. ctx NULL: on the
  * calling thread (cannot fail); else the transforms run on its threads
  * (fails only for want of memory). */
 lk_status lk_surface_distances(lk_context *ctx, const lk_grid *image, const uint8_t *pred,
-                               const uint8_t *target, lk_surface surface, const double *lengths,
+                               const uint8_t *target, lk_surface surface, const double *weights,
                                const lk_surface_work *work, lk_surface_pair *pair);
 
 /* What one (image, class) pair's metrics are made of. */

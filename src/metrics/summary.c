@@ -10,12 +10,14 @@
  *                   sorted values a and b at floor(rank) and the next:
  *                   a + (b - a) t when t < 0.5, else b - (b - a)(1 - t);
  *   first crossing  (DeepMind, np.searchsorted on the cumulative weight
- *                   fraction) the first value whose running weight sum,
- *                   divided by the total, is >= q; the last if none.
+ *                   fraction) the first value whose running weight sum is
+ *                   >= q times the total, ties up to rounding included (see
+ *                   first_crossing); the last if none.
  * Sums run in list order (the elements' order in the image), so a metric's
  * value does not depend on the others asked for; the references sum in
  * other orders (numpy pairwise, torch in float32): the last bits differ.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -52,13 +54,39 @@ static double linear_percentile(const lk_surface_point *sorted, int64_t count, d
     return t >= 0.5 ? b - difference * (1 - t) : a + difference * t;
 }
 
+/* Neumaier's compensated sum: within about one rounding of the exact sum of
+ * positive terms, however many. */
+typedef struct compensated_sum {
+    double sum, correction;
+} compensated_sum;
+
+static void add_compensated(compensated_sum *s, double x)
+{
+    double t = s->sum + x;
+    s->correction += fabs(s->sum) >= fabs(x) ? (s->sum - t) + x : (x - t) + s->sum;
+    s->sum = t;
+}
+
+static double compensated_value(const compensated_sum *s)
+{
+    return s->sum + s->correction;
+}
+
+/* A running weight within CROSSING_TIE (relative to the total) of q times
+ * the total reaches q: a cumulative weight that equals q of the total in
+ * exact arithmetic (symmetric surfaces, plates, boxes: half of the surfels
+ * nearer than the rest) counts as reaching it whatever the rounding, as it
+ * does in DeepMind's np.cumsum when its sums happen to be exact. */
+#define CROSSING_TIE (32 * DBL_EPSILON)
+
 static double first_crossing(const lk_surface_point *sorted, int64_t count, double fraction)
 {
-    double total = 0, running = 0;
-    for (int64_t i = 0; i < count; i++) total += sorted[i].weight;
+    compensated_sum total = {0, 0}, running = {0, 0};
+    for (int64_t i = 0; i < count; i++) add_compensated(&total, sorted[i].weight);
+    double target = fraction * compensated_value(&total), slack = CROSSING_TIE * compensated_value(&total);
     for (int64_t i = 0; i < count; i++) {
-        running += sorted[i].weight;
-        if (running / total >= fraction) return sorted[i].distance;
+        add_compensated(&running, sorted[i].weight);
+        if (compensated_value(&running) >= target - slack) return sorted[i].distance;
     }
     return sorted[count - 1].distance;
 }

@@ -19,10 +19,9 @@
  *            DeepMind pads only after the box (its correlate reads the
  *            element before the box as cval 0): the same corners.
  *
- * The weight of a voxel is 1; that of a 2-D surfel is the length of the
- * marching-squares contour through its cell, which joins the midpoints of
- * the cell's edges whose two corners differ (DeepMind's
- * create_table_neighbour_code_to_contour_length, derived below).
+ * The weight of a voxel is 1; that of a surfel is the length (2-D) or the
+ * area (3-D) of the marching-squares or marching-cubes boundary through its
+ * cell, by neighbour code (metrics/surfels.c).
  */
 #include <math.h>
 #include <string.h>
@@ -54,26 +53,6 @@ size_t lk_surface_work_layout(const lk_grid *image, void *base, lk_surface_work 
     work->points = lk_scratch_take(&area, 2 * count * sizeof(lk_surface_point));
     work->scratch = lk_scratch_take(&area, lk_distance_scratch_size(&capacity));
     return lk_scratch_size(&area);
-}
-
-void lk_contour_lengths(const double spacing[2], double lengths[16])
-{
-    /* a corner alone on its side: the segment cuts the cell's corner between
-     * two edge midpoints, half a step along each axis */
-    double diagonal = 0.5 * sqrt(spacing[0] * spacing[0] + spacing[1] * spacing[1]);
-    for (int code = 0; code < 16; code++) {
-        int inside = (code & 1) + (code >> 1 & 1) + (code >> 2 & 1) + (code >> 3 & 1);
-        if (inside == 0 || inside == 4)
-            lengths[code] = 0;
-        else if (inside != 2)
-            lengths[code] = diagonal;
-        else if (code == 0xC || code == 0x3) /* one row inside: a line along axis 1 */
-            lengths[code] = spacing[1];
-        else if (code == 0xA || code == 0x5) /* one column inside: along axis 0 */
-            lengths[code] = spacing[0];
-        else /* opposite corners: two cut corners */
-            lengths[code] = 2 * diagonal;
-    }
 }
 
 /* Visits the rows (runs along the last axis) of a region of `extent`: calls
@@ -181,20 +160,20 @@ static lk_status distance_map(lk_context *ctx, const lk_grid *grid, const uint8_
 
 /* Appends the map at the elements of `on` to points; weights by code, or 1. */
 static int64_t gather(const lk_grid *grid, const uint8_t *on, const double *map,
-                      const uint8_t *codes, const double *lengths, lk_surface_point *points)
+                      const uint8_t *codes, const double *weights, lk_surface_point *points)
 {
     int64_t count = 0;
     for (int64_t i = 0; i < grid->numel; i++) {
         if (!on[i]) continue;
         points[count].distance = map[i];
-        points[count].weight = codes ? lengths[codes[i]] : 1.0;
+        points[count].weight = codes ? weights[codes[i]] : 1.0;
         count++;
     }
     return count;
 }
 
 lk_status lk_surface_distances(lk_context *ctx, const lk_grid *image, const uint8_t *pred,
-                               const uint8_t *target, lk_surface surface, const double *lengths,
+                               const uint8_t *target, lk_surface surface, const double *weights,
                                const lk_surface_work *work, lk_surface_pair *pair)
 {
     int64_t low[LK_MAX_DIMS], high[LK_MAX_DIMS], shape[LK_MAX_DIMS];
@@ -222,10 +201,10 @@ lk_status lk_surface_distances(lk_context *ctx, const lk_grid *image, const uint
     lk_status status = distance_map(ctx, &grid, work->sites_target, work);
     if (status != LK_OK) return status;
     pair->pred = work->points;
-    pair->n_pred = gather(&grid, work->sites_pred, work->map, codes_pred, lengths, pair->pred);
+    pair->n_pred = gather(&grid, work->sites_pred, work->map, codes_pred, weights, pair->pred);
     status = distance_map(ctx, &grid, work->sites_pred, work);
     if (status != LK_OK) return status;
     pair->target = pair->pred + pair->n_pred;
-    pair->n_target = gather(&grid, work->sites_target, work->map, codes_target, lengths, pair->target);
+    pair->n_target = gather(&grid, work->sites_target, work->map, codes_target, weights, pair->target);
     return LK_OK;
 }

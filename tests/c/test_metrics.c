@@ -3,7 +3,9 @@
  *
  *   by hand       a 1-D case whose borders and distances are counted on
  *                 paper, under every percentile and ASSD rule, with spacing;
- *                 2-D surfels of single voxels; the contour-length table;
+ *                 2-D and 3-D surfels of single voxels; the contour-length
+ *                 and surface-area tables (lk_surfel_weights; all 256 areas
+ *                 against DeepMind's package in test_metrics_surfels.py);
  *   brute force   on random masks of rank 1 to 3, HD, ASD, ASSD and NSD
  *                 equal the same sums over border pairs tried one by one;
  *   empty masks   MONAI's rules and the flags;
@@ -13,6 +15,7 @@
  *   errors        every argument's bad values: status and message.
  * (Agreement with MONAI and DeepMind is tested in tests/python/test_metrics.py.)
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -89,6 +92,28 @@ static void test_one_dimension_by_hand(void)
     CHECK(values[LK_METRIC_HAUSDORFF][1] == 6);
 }
 
+/* Single voxels two steps apart along the last axis, as surfels: each has
+ * 2^d corners of one weight, half at distance 1 from the other's, half at
+ * 2. The median is a tie (the near half's weight is half the total): the
+ * first crossing reaches it at 1. Leaves options at surfels, area-weighted,
+ * percentile 50. */
+static void check_voxel_pair_surfels(const lk_tensor *pred, const lk_tensor *target,
+                                     lk_metric_options *options, double values[ALL_METRICS][64])
+{
+    lk_metric_options_default(options);
+    options->include_background = 1;
+    options->surface = LK_SURFACE_SURFELS;
+    options->percentile_rule = LK_PERCENTILE_AREA_WEIGHTED;
+    options->percentile = 50;
+    compute_all(pred, target, 0, NULL, options, 1, values, NULL, 1);
+    CHECK(values[LK_METRIC_HAUSDORFF][0] == 2);
+    /* the weights, all equal, cancel up to rounding */
+    CHECK_CLOSE(values[LK_METRIC_ASD][0], 1.5, 1e-15, 0);
+    CHECK_CLOSE(values[LK_METRIC_ASSD][0], 1.5, 1e-15, 0);
+    CHECK(values[LK_METRIC_HAUSDORFF_PERCENTILE][0] == 1);
+    CHECK_CLOSE(values[LK_METRIC_NSD][0], 0.5, 1e-15, 0);
+}
+
 static void test_surfels_by_hand(void)
 {
     double lengths[16], spacing[2] = {3, 4};
@@ -105,24 +130,74 @@ static void test_surfels_by_hand(void)
     target_mask[8] = 1;
     lk_tensor pred = {pred_mask, LK_U8, 4, {1, 1, 3, 5}}, target = {target_mask, LK_U8, 4, {1, 1, 3, 5}};
     lk_metric_options options;
-    lk_metric_options_default(&options);
-    options.include_background = 1;
-    options.surface = LK_SURFACE_SURFELS;
-    options.percentile_rule = LK_PERCENTILE_AREA_WEIGHTED;
-    options.percentile = 50;
     double values[ALL_METRICS][64];
-    compute_all(&pred, &target, 0, NULL, &options, 1, values, NULL, 1);
-    CHECK(values[LK_METRIC_HAUSDORFF][0] == 2);
-    /* the weights, all sqrt(2) / 2, cancel up to rounding */
-    CHECK_CLOSE(values[LK_METRIC_ASD][0], 1.5, 1e-15, 0);
-    CHECK_CLOSE(values[LK_METRIC_ASSD][0], 1.5, 1e-15, 0);
-    CHECK(values[LK_METRIC_HAUSDORFF_PERCENTILE][0] == 1);
-    CHECK_CLOSE(values[LK_METRIC_NSD][0], 0.5, 1e-15, 0);
+    check_voxel_pair_surfels(&pred, &target, &options, values);
     /* with spacing (2, 1): the two far corners are 2 away along axis 1 still */
     double anisotropic[2] = {2, 1};
     compute_all(&pred, &target, 0, anisotropic, &options, 1, values, NULL, 1);
     CHECK(values[LK_METRIC_HAUSDORFF][0] == 2);
     CHECK_CLOSE(values[LK_METRIC_ASD][0], 1.5, 1e-15, 0);
+}
+
+/* The marching-cubes areas of a unit cell, and with spacing. */
+static void test_surface_areas_by_hand(void)
+{
+    double areas[256], corner = sqrt(3) / 8;
+    lk_surfel_areas((double[3]){1, 1, 1}, areas);
+    CHECK(areas[0] == 0 && areas[255] == 0);
+    for (int bit = 0; bit < 8; bit++) CHECK_CLOSE(areas[1 << bit], corner, 1e-15, 0); /* a cut corner */
+    CHECK_CLOSE(areas[128 | 64], sqrt(2) / 2, 1e-15, 0);  /* an edge: a 1 x sqrt(2)/2 rectangle */
+    CHECK(areas[128 | 64 | 32 | 16] == 1);                 /* a face: the midplane's unit square */
+    CHECK_CLOSE(areas[128 | 64 | 32 | 8], 6 * corner, 1e-15, 0); /* a corner and its neighbours: a hexagon */
+    /* three corners of a face: half the midplane's square and a quadrilateral
+     * of three cut corners' area */
+    CHECK_CLOSE(areas[128 | 64 | 32], 0.5 + 3 * corner, 1e-15, 0);
+    CHECK_CLOSE(areas[128 | 1], 2 * corner, 1e-15, 0); /* opposite corners: two triangles */
+    for (int code = 0; code < 256; code++) {
+        CHECK(areas[code] == areas[255 - code]);
+        if (code != 0 && code != 255) CHECK(areas[code] > 0);
+    }
+    double scaled[256];
+    lk_surfel_areas((double[3]){2, 3, 5}, scaled);
+    CHECK(scaled[128 | 64 | 32 | 16] == 15); /* across axis 0: 3 x 5 */
+    CHECK(scaled[128 | 64 | 8 | 4] == 10);   /* across axis 1: 2 x 5 */
+    CHECK(scaled[128 | 32 | 8 | 2] == 6);    /* across axis 2: 2 x 3 */
+    /* the public entry point: the same tables, and its argument checks */
+    double weights[256], lengths[16], expected[16];
+    CHECK_OK(lk_surfel_weights(3, NULL, weights));
+    for (int code = 0; code < 256; code++) CHECK(weights[code] == areas[code]);
+    CHECK_OK(lk_surfel_weights(2, (double[2]){3, 4}, lengths));
+    lk_contour_lengths((double[2]){3, 4}, expected);
+    for (int code = 0; code < 16; code++) CHECK(lengths[code] == expected[code]);
+    CHECK_STATUS(lk_surfel_weights(4, NULL, weights), LK_EINVAL);
+    CHECK_MESSAGE_HAS("spatial_dims = 4");
+    CHECK_STATUS(lk_surfel_weights(3, NULL, NULL), LK_EINVAL);
+    CHECK_MESSAGE_HAS("'weights' is NULL");
+    CHECK_STATUS(lk_surfel_weights(3, (double[3]){1, NAN, 1}, weights), LK_EINVAL);
+    CHECK_MESSAGE_HAS("spacing[1] = nan");
+}
+
+/* Single voxels at (1, 1, 1) and (1, 1, 3) of a 3x3x5 image: eight corners
+ * each, of one inside element (area sqrt(3) / 8), four at distance 1 and
+ * four at 2. */
+static void test_surfels_3d_by_hand(void)
+{
+    uint8_t pred_mask[45] = {0}, target_mask[45] = {0};
+    pred_mask[(1 * 3 + 1) * 5 + 1] = 1;
+    target_mask[(1 * 3 + 1) * 5 + 3] = 1;
+    lk_tensor pred = {pred_mask, LK_U8, 5, {1, 1, 3, 3, 5}}, target = {target_mask, LK_U8, 5, {1, 1, 3, 3, 5}};
+    lk_metric_options options;
+    double values[ALL_METRICS][64];
+    check_voxel_pair_surfels(&pred, &target, &options, values);
+    options.percentile = 50.001;
+    compute_all(&pred, &target, 0, NULL, &options, 1, values, NULL, 1);
+    CHECK(values[LK_METRIC_HAUSDORFF_PERCENTILE][0] == 2);
+    /* spacing (1, 1, 0.5): distances along axis 2 halve, the areas stay equal */
+    options.percentile = 50;
+    compute_all(&pred, &target, 0, (double[3]){1, 1, 0.5}, &options, 1, values, NULL, 2);
+    CHECK(values[LK_METRIC_HAUSDORFF][0] == 1);
+    CHECK_CLOSE(values[LK_METRIC_ASD][0], 0.75, 1e-15, 0);
+    CHECK(values[LK_METRIC_HAUSDORFF_PERCENTILE][0] == 0.5);
 }
 
 /* ---------------------------------------------------------------- brute force */
@@ -359,6 +434,11 @@ static void test_errors(void)
     CHECK_STATUS(lk_metrics_compute(&one_d, &one_d, 3, NULL, &options, metrics, 1, one_d_outs, NULL, NULL),
                  LK_EINVAL);
     CHECK_MESSAGE_HAS("1 spatial axes");
+    uint8_t four_d_labels[16] = {0};
+    lk_tensor four_d = {four_d_labels, LK_U8, 5, {1, 2, 2, 2, 2}}, four_d_outs[1] = {{values[0], LK_F64, 2, {1, 2}}};
+    CHECK_STATUS(lk_metrics_compute(&four_d, &four_d, 3, NULL, &options, metrics, 1, four_d_outs, NULL, NULL),
+                 LK_EINVAL);
+    CHECK_MESSAGE_HAS("4 spatial axes; surfels (DeepMind's) have 2 or 3");
     options.surface = (lk_surface)2;
     CHECK_STATUS(lk_metrics_compute(&pred, &target, 3, NULL, &options, metrics, 2, outs, NULL, NULL), LK_EINVAL);
     CHECK_MESSAGE_HAS("options.surface = 2");
@@ -429,6 +509,8 @@ int main(int argc, char **argv)
     static const lk_test tests[] = {
         {"one_dimension_by_hand", test_one_dimension_by_hand},
         {"surfels_by_hand", test_surfels_by_hand},
+        {"surface_areas_by_hand", test_surface_areas_by_hand},
+        {"surfels_3d_by_hand", test_surfels_3d_by_hand},
         {"matches_brute_force", test_matches_brute_force},
         {"empty_masks", test_empty_masks},
         {"threads_and_order", test_threads_and_order},

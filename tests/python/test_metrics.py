@@ -6,7 +6,8 @@
   compared at rtol 1e-6, the float32 rounding (losskit is float64);
 - DeepMind surface-distance (compute_surface_distances, compute_robust_hausdorff,
   compute_average_surface_distance, compute_surface_dice_at_tolerance) on 2-D
-  surfels: rtol 1e-12 (the same distances bit for bit; sums in another order);
+  and 3-D surfels: rtol 1e-12 (the same distances bit for bit; sums in another
+  order; test_metrics_surfels.py has the 3-D area table and more shapes);
 - medpy's conventions (hd95 pooled, assd of the concatenation), written here
   with scipy as medpy writes them (medpy is not installed): exact for the
   percentile and the max, rtol 1e-12 for means (numpy sums pairwise).
@@ -154,11 +155,11 @@ def deepmind(gt, pred, spacing):
     }
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if len(c[1]) == 3], ids=lambda c: c[0])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
 def test_surfels_against_deepmind(case):
     gen = np.random.default_rng(zlib.crc32(case[0].encode()) + 1)
     pred, target, spacing = make(case, gen)
-    spacing_mm = spacing or (1.0, 1.0)
+    spacing_mm = spacing or (1.0,) * (pred.ndim - 1)
     options = dict(surface="surfels", percentile_rule="area_weighted", assd_rule="mean_of_means", nsd_tolerance=1.5)
     got = M.compute(pred, target, 4, spacing, metrics=M.METRICS, **options)
     reverse = M.asd(target, pred, 4, spacing, **options)
@@ -304,7 +305,7 @@ def test_errors():
     with pytest.raises(losskit.LosskitError, match="spacing has 3 values"):
         M.compute(pred, pred, 2, (1.0, 1.0, 1.0))
     with pytest.raises(losskit.LosskitError, match="surfels"):
-        M.hausdorff(np.zeros((1, 4, 4, 4), np.uint8), np.zeros((1, 4, 4, 4), np.uint8), 2, surface="surfels")
+        M.hausdorff(np.zeros((1, 3, 3, 3, 3), np.uint8), np.zeros((1, 3, 3, 3, 3), np.uint8), 2, surface="surfels")
     with pytest.raises(losskit.LosskitError, match=r"pred\[0, 2, 3\] = 5"):
         bad = pred.copy()
         bad[0, 2, 3] = 5
