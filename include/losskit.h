@@ -179,8 +179,14 @@ typedef enum lk_shape_rule {
     LK_SHAPE_VIEWS = 9,        /* (N, V, D): V views (embeddings) of each of N samples */
     LK_SHAPE_KEYS = 10,         /* (M, D) keys shared by every row of input 0, or (N, M, D):
                                   M keys per row; D and N those of input 0 */
-    LK_SHAPE_ROW_TARGET = 11   /* integer labels (N,), one per row of input 0, or a float
+    LK_SHAPE_ROW_TARGET = 11,  /* integer labels (N,), one per row of input 0, or a float
                                   mask (N, N) of pairs of rows */
+    /* A linear (1 x 1 convolution) classifier over the features of input 0
+     * (N, D, *spatial), for losses over feature maps (conditional_boundary).
+     * Its K classes, not D, are the range of the labels of domain
+     * LK_DOMAIN_CLASSIFIER_LABELS. The weight slot comes before the bias. */
+    LK_SHAPE_CLASSIFIER_WEIGHT = 12, /* (K, D): one row per class, D = axis 1 of input 0 */
+    LK_SHAPE_CLASSIFIER_BIAS = 13    /* (K,): K = rows of the classifier weight input */
 } lk_shape_rule;
 
 /* The shape a rule asks for, in words: "(N, C, *spatial)", "(T, N, C)", ...
@@ -199,8 +205,10 @@ typedef enum lk_value_domain {
     LK_DOMAIN_LABEL_SEQUENCES = 6, /* class indices in [0, C), never the blank class */
     LK_DOMAIN_INPUT_LENGTHS = 7,   /* sequence lengths in [0, T] */
     LK_DOMAIN_TARGET_LENGTHS = 8,  /* label-sequence lengths in [0, S] (S_total in all) */
-    LK_DOMAIN_GROUPS = 9         /* integer labels compared only for equality (any value),
+    LK_DOMAIN_GROUPS = 9,        /* integer labels compared only for equality (any value),
                                     or float pair weights in [0, 1] */
+    LK_DOMAIN_CLASSIFIER_LABELS = 10 /* class indices in [0, K) (or ignore_index), K the rows
+                                        of the LK_SHAPE_CLASSIFIER_WEIGHT input */
 } lk_value_domain;
 
 /* One bit per accepted dtype. */

@@ -175,7 +175,8 @@ static const char *shape_rule_name(lk_shape_rule rule)
     static const char *const names[] = {"scores",          "class_target", "like_first",
                                         "any",             "scalar",       "sequence_scores",
                                         "per_item",        "label_sequences", "embeddings",
-                                        "views",           "keys",         "row_target"};
+                                        "views",           "keys",         "row_target",
+                                        "classifier_weight", "classifier_bias"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 
@@ -194,6 +195,8 @@ const char *lk_shape_rule_text(lk_shape_rule rule)
     case LK_SHAPE_VIEWS: return "(N, V, D)";
     case LK_SHAPE_KEYS: return "(M, D) or (N, M, D)";
     case LK_SHAPE_ROW_TARGET: return "labels (N,) or mask (N, N)";
+    case LK_SHAPE_CLASSIFIER_WEIGHT: return "(K, D)";
+    case LK_SHAPE_CLASSIFIER_BIAS: return "(K,)";
     }
     return "?";
 }
@@ -203,7 +206,7 @@ static const char *domain_name(lk_value_domain domain)
     static const char *const names[] = {"scores",          "class_target",  "unit_interval",
                                         "binary",          "real",          "log_probs",
                                         "label_sequences", "input_lengths", "target_lengths",
-                                        "groups"};
+                                        "groups",          "classifier_labels"};
     return (unsigned)domain < LK_COUNT_OF(names) ? names[domain] : "unknown";
 }
 
