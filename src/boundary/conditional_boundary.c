@@ -83,8 +83,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/chunks.h"
+#include "core/hot.h"
 #include "core/labels.h"
+#include "core/lanes.h"
 #include "core/loss.h"
 
 enum {
@@ -303,58 +304,66 @@ static void set_scales(cbl_state *s, int quirks, const int64_t *b_count, const i
 
 /* ------------------------------------------------------------ one image */
 
-/* Features of image n, pixel-major (HW, D), and their norms. */
-static void load_image(cbl_state *s, int64_t n)
+#define TILE 32 /* pixels per tile of the layout changes */
+
+static inline double dot(const double *restrict a, const double *restrict b, int64_t dim);
+
+/* Pixels [first, last) of the current image's features, pixel-major (HW, D)
+ * by tiles of pixels, and their norms. */
+static void load_pixels(cbl_state *s, int64_t first, int64_t last)
 {
     const lk_tensor *f = &s->call->inputs[IN_FEATURES];
-    int64_t plane = s->plane, dim = s->dim, base = n * dim * plane;
-    if (f->dtype == LK_F32) {
-        const float *data = (const float *)f->data + base;
-        for (int64_t d = 0; d < dim; d++)
-            for (int64_t p = 0; p < plane; p++) s->x[p * dim + d] = data[d * plane + p];
-    } else {
-        const double *data = (const double *)f->data + base;
-        for (int64_t d = 0; d < dim; d++)
-            for (int64_t p = 0; p < plane; p++) s->x[p * dim + d] = data[d * plane + p];
+    int64_t plane = s->plane, dim = s->dim, base = s->image * dim * plane;
+    for (int64_t begin = first; begin < last; begin += TILE) {
+        int64_t end = begin + TILE < last ? begin + TILE : last;
+        if (f->dtype == LK_F32) {
+            const float *data = (const float *)f->data + base;
+            for (int64_t d = 0; d < dim; d++)
+                for (int64_t p = begin; p < end; p++) s->x[p * dim + d] = data[d * plane + p];
+        } else {
+            const double *data = (const double *)f->data + base;
+            for (int64_t d = 0; d < dim; d++)
+                for (int64_t p = begin; p < end; p++) s->x[p * dim + d] = data[d * plane + p];
+        }
     }
-    for (int64_t p = 0; p < plane; p++) {
-        const double *xp = s->x + p * dim;
-        double sum = 0;
-        for (int64_t d = 0; d < dim; d++) sum += xp[d] * xp[d];
-        s->norm[p] = sqrt(sum);
-    }
+    for (int64_t p = first; p < last; p++) s->norm[p] = sqrt(dot(s->x + p * dim, s->x + p * dim, dim));
 }
 
-static double dot(const double *restrict a, const double *restrict b, int64_t dim)
+/* a . b summed in LK_LANES lanes (a fixed order that vectorizes). */
+static inline double dot(const double *restrict a, const double *restrict b, int64_t dim)
 {
-    double sum = 0;
-    for (int64_t d = 0; d < dim; d++) sum += a[d] * b[d];
-    return sum;
+    double lanes[LK_LANES] = {0};
+    int64_t d = 0;
+    for (; d + LK_LANES <= dim; d += LK_LANES)
+        for (int lane = 0; lane < LK_LANES; lane++) lanes[lane] += a[d + lane] * b[d + lane];
+    for (; d < dim; d++) lanes[d % LK_LANES] += a[d] * b[d];
+    return lk_lanes_total(lanes);
 }
 
-static void add_scaled(double *restrict out, const double *restrict v, double scale, int64_t dim)
+static inline void add_scaled(double *restrict out, const double *restrict v, double scale, int64_t dim)
 {
     for (int64_t d = 0; d < dim; d++) out[d] += scale * v[d];
 }
 
-/* d cos(u, v) / d u = v / (nu nv) - u cos / (nu |u|), nu = max(|u|, eps) (the
- * clamp is a constant to torch's autograd); added times coef into out. */
-static void add_cosine_gradient(double *out, const double *u, double u_norm, const double *v,
-                                double v_norm, double cos, double coef, int64_t dim)
+/* coef d cos(u, v) / d u = coef (v / (nu nv) - u cos / (nu |u|)), nu = max(|u|,
+ * eps) (the clamp is a constant to torch's autograd): v's part is added into
+ * out, u's coefficient returned (u's part is added once for all pairs). */
+static inline double add_cosine_gradient(double *out, double u_norm, const double *v, double v_norm,
+                                         double cos, double coef, int64_t dim)
 {
     double nu = fmax(u_norm, NORM_EPS), nv = fmax(v_norm, NORM_EPS);
     add_scaled(out, v, coef / (nu * nv), dim);
-    if (u_norm > 0) add_scaled(out, u, -coef * cos / (nu * u_norm), dim);
+    return u_norm > 0 ? -coef * cos / (nu * u_norm) : 0;
 }
 
 /* The context term of pixel p (row, col): its 24 coefficients and cosines
  * into pair[], its own gradient into grad[p]; returns its loss. */
-static double context_pixel(cbl_state *s, int64_t p, int64_t row, int64_t col, double scale)
+LK_HOT static double context_pixel(cbl_state *s, int64_t p, int64_t row, int64_t col, double scale)
 {
     int64_t dim = s->dim, w = s->width;
     const double *xp = s->x + p * dim;
     int32_t y = s->label[s->image * s->plane + p];
-    double loss = 0;
+    double loss = 0, own = 0;
     for (int o = 0; o < RING; o++) {
         int64_t q = (row + ring_row[o]) * w + col + ring_col[o];
         const double *xq = s->x + q * dim;
@@ -363,15 +372,15 @@ static double context_pixel(cbl_state *s, int64_t p, int64_t row, int64_t col, d
         loss += scale * r * r;
         s->pair[(p * RING + o) * 2] = 2 * scale * r;
         s->pair[(p * RING + o) * 2 + 1] = cos;
-        if (s->want_grads)
-            add_cosine_gradient(s->grad + p * dim, xp, s->norm[p], xq, s->norm[q], cos, 2 * scale * r, dim);
+        if (s->want_grads) own += add_cosine_gradient(s->grad + p * dim, s->norm[p], xq, s->norm[q], cos, 2 * scale * r, dim);
     }
+    if (s->want_grads) add_scaled(s->grad + p * dim, xp, own, dim);
     return loss;
 }
 
 /* sum of the ring neighbours' features with p's label (and predicted right
  * when `correct`), divided by count + 1e-5. */
-static void neighbour_average(const cbl_state *s, int64_t p, int64_t row, int64_t col, int correct,
+LK_HOT static void neighbour_average(const cbl_state *s, int64_t p, int64_t row, int64_t col, int correct,
                               int count, double *out)
 {
     int64_t dim = s->dim, w = s->width, base = s->image * s->plane;
@@ -391,7 +400,7 @@ static void neighbour_average(const cbl_state *s, int64_t p, int64_t row, int64_
 /* scale CE(W v + b, k); send = scale W^T (softmax - e_k) / (count + 1e-5),
  * what each averaged neighbour receives; with want_classifier the
  * classifier's gradient is added to dweight (K, D) and dbias (K,). */
-static double classify(const cbl_state *s, const double *v, int32_t k, double scale, int count,
+LK_HOT static double classify(const cbl_state *s, const double *v, int32_t k, double scale, int count,
                        double *logits, double *send, double *dweight)
 {
     int64_t dim = s->dim, classes = s->classes;
@@ -416,7 +425,7 @@ static double classify(const cbl_state *s, const double *v, int32_t k, double sc
 
 /* The NCE and CN terms of pixel p; what it sends to its neighbours into
  * send_all / send_correct, its own CN gradient into grad[p]. */
-static double neighbour_terms(cbl_state *s, int64_t task, int64_t p, int64_t row, int64_t col)
+LK_HOT static double neighbour_terms(cbl_state *s, int64_t task, int64_t p, int64_t row, int64_t col)
 {
     int64_t dim = s->dim, i = s->image * s->plane + p;
     int32_t y = s->label[i];
@@ -444,12 +453,28 @@ static double neighbour_terms(cbl_state *s, int64_t task, int64_t p, int64_t row
     return loss + cn * squares;
 }
 
+/* The rows [*first, *last) of a task. */
+static void task_rows(const cbl_state *s, int64_t task, int64_t *first, int64_t *last)
+{
+    *first = task * s->rows_per_task;
+    *last = *first + s->rows_per_task < s->height ? *first + s->rows_per_task : s->height;
+}
+
+static void load_task(void *arg, int64_t task, int worker)
+{
+    (void)worker;
+    cbl_state *s = arg;
+    int64_t first, last;
+    task_rows(s, task, &first, &last);
+    load_pixels(s, first * s->width, last * s->width);
+}
+
 static void forward_task(void *arg, int64_t task, int worker)
 {
     (void)worker;
     cbl_state *s = arg;
-    int64_t first = task * s->rows_per_task, last = first + s->rows_per_task;
-    last = last < s->height ? last : s->height;
+    int64_t first, last;
+    task_rows(s, task, &first, &last);
     double loss = 0, context = s->context_scale[s->image];
     if (s->want_grads)
         memset(s->grad + first * s->width * s->dim, 0, (size_t)((last - first) * s->width * s->dim) * sizeof(double));
@@ -466,12 +491,12 @@ static void forward_task(void *arg, int64_t task, int worker)
 
 /* What pixel q (row, col) receives from its neighbours: the context terms of
  * the pixels p = q - o, and the averages q takes part in. */
-static void gather_pixel(cbl_state *s, int64_t q, int64_t row, int64_t col)
+LK_HOT static void gather_pixel(cbl_state *s, int64_t q, int64_t row, int64_t col)
 {
     int64_t dim = s->dim, w = s->width, base = s->image * s->plane;
     int32_t y = s->label[base + q];
     int correct = y >= 0 && s->pred[base + q] == y;
-    double *out = s->grad + q * dim, context = s->context_scale[s->image];
+    double *out = s->grad + q * dim, context = s->context_scale[s->image], own = 0;
     for (int o = 0; o < RING; o++) {
         int64_t rr = row - ring_row[o], cc = col - ring_col[o];
         if (!in_image(s, rr, cc)) continue;
@@ -479,26 +504,33 @@ static void gather_pixel(cbl_state *s, int64_t q, int64_t row, int64_t col)
         uint8_t role = s->role[base + p];
         if ((role & ROLE_CONTEXT) && context > 0) {
             const double *pair = s->pair + (p * RING + o) * 2;
-            add_cosine_gradient(out, s->x + q * dim, s->norm[q], s->x + p * dim, s->norm[p], pair[1], pair[0], dim);
+            own += add_cosine_gradient(out, s->norm[q], s->x + p * dim, s->norm[p], pair[1], pair[0], dim);
         }
         if (y < 0 || s->label[base + p] != y) continue;
         if ((role & ROLE_ALL) && s->all_scale[y] > 0) add_scaled(out, s->send_all + p * dim, 1.0, dim);
         if (correct && (role & ROLE_CORRECT) && s->correct_scale[y] > 0)
             add_scaled(out, s->send_correct + p * dim, 1.0, dim);
     }
+    add_scaled(out, s->x + q * dim, own, dim);
 }
 
-static void store_pixel_gradient(const cbl_state *s, int64_t q)
+/* The gradient of pixels [first, last) of the image into grads[0], back in
+ * its (D, HW) layout, by tiles of pixels. */
+static void store_gradient(const cbl_state *s, int64_t first, int64_t last)
 {
     const lk_tensor *grad = &s->call->grads[IN_FEATURES];
-    int64_t dim = s->dim, plane = s->plane, base = s->image * dim * plane + q;
-    const double *g = s->grad + q * dim;
-    if (grad->dtype == LK_F32) {
-        float *out = (float *)grad->data + base;
-        for (int64_t d = 0; d < dim; d++) out[d * plane] = (float)g[d];
-    } else {
-        double *out = (double *)grad->data + base;
-        for (int64_t d = 0; d < dim; d++) out[d * plane] = g[d];
+    int64_t dim = s->dim, plane = s->plane, base = s->image * dim * plane;
+    for (int64_t begin = first; begin < last; begin += TILE) {
+        int64_t end = begin + TILE < last ? begin + TILE : last;
+        if (grad->dtype == LK_F32) {
+            float *out = (float *)grad->data + base;
+            for (int64_t d = 0; d < dim; d++)
+                for (int64_t q = begin; q < end; q++) out[d * plane + q] = (float)s->grad[q * dim + d];
+        } else {
+            double *out = (double *)grad->data + base;
+            for (int64_t d = 0; d < dim; d++)
+                for (int64_t q = begin; q < end; q++) out[d * plane + q] = s->grad[q * dim + d];
+        }
     }
 }
 
@@ -506,14 +538,11 @@ static void backward_task(void *arg, int64_t task, int worker)
 {
     (void)worker;
     cbl_state *s = arg;
-    int64_t first = task * s->rows_per_task, last = first + s->rows_per_task;
-    last = last < s->height ? last : s->height;
-    for (int64_t row = first; row < last; row++) {
-        for (int64_t col = 0; col < s->width; col++) {
-            gather_pixel(s, row * s->width + col, row, col);
-            store_pixel_gradient(s, row * s->width + col);
-        }
-    }
+    int64_t first, last;
+    task_rows(s, task, &first, &last);
+    for (int64_t row = first; row < last; row++)
+        for (int64_t col = 0; col < s->width; col++) gather_pixel(s, row * s->width + col, row, col);
+    store_gradient(s, first * s->width, last * s->width);
 }
 
 /* ------------------------------------------------------------ the call */
@@ -569,9 +598,9 @@ static double run_images(cbl_state *s, double *dclassifier)
     double total = 0;
     for (int64_t n = 0; n < s->call->batch; n++) {
         s->image = n;
-        load_image(s, n);
-        memset(s->task_dweight, 0, (size_t)(s->tasks * per_task) * sizeof(double));
         int64_t items = s->plane * s->dim;
+        lk_parallel_for_items(s->call->ctx, s->tasks, items, load_task, s);
+        memset(s->task_dweight, 0, (size_t)(s->tasks * per_task) * sizeof(double));
         lk_parallel_for_items(s->call->ctx, s->tasks, items, forward_task, s);
         for (int64_t t = 0; t < s->tasks; t++) total += s->task_loss[t];
         if (!s->want_grads) continue;
