@@ -4,8 +4,8 @@ context_loss + er_loss with weights 1, 0.2, 2) in plain torch, the one the
 tests check losskit against (tests/python/test_reference_conditional_boundary.py),
 on the same inputs, at the same thread count, in one run.
 
-    python bench/bench_conditional_boundary.py [--threads 1 2] [--dims 64 256 512]
-                                               [--shapes 2,64,128] [--classes 19] [--repeats 5]
+    python bench/bench_conditional_boundary.py [--threads 1 2] [--dims 64 512]
+                                               [--shapes 2,64,128] [--classes 19] [--repeats 3]
 
 Inputs: features (N, D, H, W) float32, labels of blobs (8 x 8 cells of K
 classes, 5% ignored), predictions with 30% of the pixels wrong, a classifier
@@ -40,10 +40,10 @@ from test_reference_conditional_boundary import blob_labels, boundary_of, predic
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--dims", type=int, nargs="+", default=[64, 256, 512])
+    parser.add_argument("--dims", type=int, nargs="+", default=[64, 512])
     parser.add_argument("--shapes", nargs="+", default=["2,64,128"], help="N,H,W")
     parser.add_argument("--classes", type=int, default=19)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     generator = torch.Generator().manual_seed(0)
     print(f"losskit {losskit.__version__}, torch {torch.__version__}, float32, fwd+bwd, best of {args.repeats}\n")

@@ -36,7 +36,9 @@ def inputs_for(entry):
     (Robust T's nu, started at 1 as its authors do). The contrastive losses
     take the logits of every other pixel as embeddings: InfoNCE against their
     one-hot target (the positive) and the one-hot of the next class (the
-    negatives), NT-Xent and SupCon with a second view of the same pixels."""
+    negatives), NT-Xent and SupCon with a second view of the same pixels. The
+    conditional boundary losses take the logits as features, the labels as
+    both target and prediction, and an identity classifier."""
     activation = next((p["default"] for p in entry["params"] if p["name"] == "activation"), None)
     by_shape = {
         "scores": lambda: torch.softmax(logits, 1) if activation == "none" else logits,
@@ -52,6 +54,10 @@ def inputs_for(entry):
         "keys": lambda: pixel_embeddings(F.one_hot((labels + 1) % 4, 4).permute(0, 3, 1, 2).float()),
         "views": lambda: torch.stack([pixel_embeddings(logits), pixel_embeddings(logits.roll(1, 1))], 1),
         "row_target": lambda: labels[:, ::2, ::2].reshape(-1),
+        # the conditional boundary losses read the logits as 4-channel features, classified
+        # by a 1 x 1 convolution (4 classes) that starts as the identity
+        "classifier_weight": lambda: torch.eye(4, requires_grad=True),
+        "classifier_bias": lambda: torch.zeros(4, requires_grad=True),
     }
     made = []
     for spec in entry["inputs"]:

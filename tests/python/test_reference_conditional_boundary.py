@@ -369,3 +369,13 @@ def test_bad_inputs_name_the_culprit():
     boundary[0, 4, 4] = 2
     with pytest.raises(losskit.LosskitError, match=r"input 'boundary'\[0, 4, 4\] = 2 is not 0, 1 or ignore_index"):
         lkt.ConditionalBoundaryMapLoss()(features, labels, pred, weight, bias, boundary)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_zero_and_tiny_feature_vectors(detach):
+    """Norms below F.cosine_similarity's eps (1e-8) are clamped, and the clamp
+    is a constant to autograd, as in torch."""
+    case = make_case(2, 5, 9, 11, 4, seed=3)
+    case[0][0, :, 4, 4] = 0
+    case[0][1, :, 3, 5] = 1e-10
+    assert_matches(case, boundary_of(case[1]), detach)
