@@ -128,7 +128,9 @@ typedef struct cbl_state {
     double *context_scale, *all_scale, *correct_scale, *cn_scale;
     double *weight, *bias; /* (K, D), (K,) in float64 */
     /* one image at a time */
-    double *x, *norm, *pair, *send_all, *send_correct, *grad;
+    double *x, *norm, *pair, *grad;
+    double *dl_all, *dl_correct; /* (HW, K): d loss / d logits of the averages, over count + 1e-5 */
+    double *pull;                /* (HW, D), detach=false: the CN term's pull on the neighbours */
     /* per task */
     int64_t rows_per_task, tasks;
     double *task_loss, *task_dweight, *task_scratch;
@@ -304,7 +306,8 @@ static void set_scales(cbl_state *s, int quirks, const int64_t *b_count, const i
 
 /* ------------------------------------------------------------ one image */
 
-#define TILE 32 /* pixels per tile of the layout changes */
+#define TILE 32       /* pixels per tile of the layout changes */
+#define TILE_DIMS 16  /* channels per step of a tile (few cache lines, no 4 KiB-stride conflicts) */
 
 static inline double dot(const double *restrict a, const double *restrict b, int64_t dim);
 
@@ -316,14 +319,17 @@ static void load_pixels(cbl_state *s, int64_t first, int64_t last)
     int64_t plane = s->plane, dim = s->dim, base = s->image * dim * plane;
     for (int64_t begin = first; begin < last; begin += TILE) {
         int64_t end = begin + TILE < last ? begin + TILE : last;
-        if (f->dtype == LK_F32) {
-            const float *data = (const float *)f->data + base;
-            for (int64_t d = 0; d < dim; d++)
-                for (int64_t p = begin; p < end; p++) s->x[p * dim + d] = data[d * plane + p];
-        } else {
-            const double *data = (const double *)f->data + base;
-            for (int64_t d = 0; d < dim; d++)
-                for (int64_t p = begin; p < end; p++) s->x[p * dim + d] = data[d * plane + p];
+        for (int64_t first_dim = 0; first_dim < dim; first_dim += TILE_DIMS) {
+            int64_t last_dim = first_dim + TILE_DIMS < dim ? first_dim + TILE_DIMS : dim;
+            if (f->dtype == LK_F32) {
+                const float *data = (const float *)f->data + base;
+                for (int64_t p = begin; p < end; p++)
+                    for (int64_t d = first_dim; d < last_dim; d++) s->x[p * dim + d] = data[d * plane + p];
+            } else {
+                const double *data = (const double *)f->data + base;
+                for (int64_t p = begin; p < end; p++)
+                    for (int64_t d = first_dim; d < last_dim; d++) s->x[p * dim + d] = data[d * plane + p];
+            }
         }
     }
     for (int64_t p = first; p < last; p++) s->norm[p] = sqrt(dot(s->x + p * dim, s->x + p * dim, dim));
@@ -397,11 +403,11 @@ LK_HOT static void neighbour_average(const cbl_state *s, int64_t p, int64_t row,
     for (int64_t d = 0; d < dim; d++) out[d] *= inverse;
 }
 
-/* scale CE(W v + b, k); send = scale W^T (softmax - e_k) / (count + 1e-5),
- * what each averaged neighbour receives; with want_classifier the
- * classifier's gradient is added to dweight (K, D) and dbias (K,). */
+/* scale CE(W v + b, k); dl = scale (softmax - e_k) / (count + 1e-5): each
+ * averaged neighbour receives W^T dl; with want_classifier the classifier's
+ * gradient is added to dweight (K, D) and dbias (K,). */
 LK_HOT static double classify(const cbl_state *s, const double *v, int32_t k, double scale, int count,
-                       double *logits, double *send, double *dweight)
+                              double *logits, double *dl, double *dweight)
 {
     int64_t dim = s->dim, classes = s->classes;
     double largest = -INFINITY, total = 0;
@@ -412,10 +418,11 @@ LK_HOT static double classify(const cbl_state *s, const double *v, int32_t k, do
     for (int64_t c = 0; c < classes; c++) total += exp(logits[c] - largest);
     double log_total = largest + log(total), loss = scale * (log_total - logits[k]);
     if (!s->want_grads) return loss;
-    for (int64_t c = 0; c < classes; c++) logits[c] = scale * (exp(logits[c] - log_total) - (c == k));
-    memset(send, 0, (size_t)dim * sizeof *send);
     double inverse = 1.0 / ((double)count + COUNT_EPS);
-    for (int64_t c = 0; c < classes; c++) add_scaled(send, s->weight + c * dim, logits[c] * inverse, dim);
+    for (int64_t c = 0; c < classes; c++) {
+        logits[c] = scale * (exp(logits[c] - log_total) - (c == k));
+        dl[c] = logits[c] * inverse;
+    }
     if (s->want_classifier) {
         for (int64_t c = 0; c < classes; c++) add_scaled(dweight + c * dim, v, logits[c], dim);
         for (int64_t c = 0; c < classes; c++) dweight[classes * dim + c] += logits[c];
@@ -423,8 +430,8 @@ LK_HOT static double classify(const cbl_state *s, const double *v, int32_t k, do
     return loss;
 }
 
-/* The NCE and CN terms of pixel p; what it sends to its neighbours into
- * send_all / send_correct, its own CN gradient into grad[p]. */
+/* The NCE and CN terms of pixel p; what its neighbours receive into dl_all,
+ * dl_correct and pull, its own CN gradient into grad[p]. */
 LK_HOT static double neighbour_terms(cbl_state *s, int64_t task, int64_t p, int64_t row, int64_t col)
 {
     int64_t dim = s->dim, i = s->image * s->plane + p;
@@ -434,21 +441,21 @@ LK_HOT static double neighbour_terms(cbl_state *s, int64_t task, int64_t p, int6
     double loss = 0;
     if ((s->role[i] & ROLE_ALL) && s->all_scale[y] > 0) {
         neighbour_average(s, p, row, col, 0, s->count_all[i], average);
-        loss += classify(s, average, y, s->all_scale[y], s->count_all[i], logits, s->send_all + p * dim, dweight);
+        loss += classify(s, average, y, s->all_scale[y], s->count_all[i], logits, s->dl_all + p * s->classes,
+                         dweight);
     }
     if (!(s->role[i] & ROLE_CORRECT) || s->correct_scale[y] == 0) return loss;
-    double *send = s->send_correct + p * dim;
     neighbour_average(s, p, row, col, 1, s->count_correct[i], average);
-    loss += classify(s, average, y, s->correct_scale[y], s->count_correct[i], logits, send, dweight);
+    loss += classify(s, average, y, s->correct_scale[y], s->count_correct[i], logits,
+                     s->dl_correct + p * s->classes, dweight);
     const double *xp = s->x + p * dim;
     double squares = 0, cn = s->cn_scale[y];
     for (int64_t d = 0; d < dim; d++) squares += (xp[d] - average[d]) * (xp[d] - average[d]);
     if (!s->want_grads) return loss + cn * squares;
-    double outgoing = s->detach ? 0 : -2 * cn / ((double)s->count_correct[i] + COUNT_EPS);
-    for (int64_t d = 0; d < dim; d++) {
-        double residual = xp[d] - average[d];
-        s->grad[p * dim + d] += 2 * cn * residual;
-        send[d] += outgoing * residual;
+    for (int64_t d = 0; d < dim; d++) s->grad[p * dim + d] += 2 * cn * (xp[d] - average[d]);
+    if (!s->detach) { /* the targets c_p move too: -2 cn (f_p - c_p) / (|C_p| + 1e-5) to each */
+        double outgoing = -2 * cn / ((double)s->count_correct[i] + COUNT_EPS);
+        for (int64_t d = 0; d < dim; d++) s->pull[p * dim + d] = outgoing * (xp[d] - average[d]);
     }
     return loss + cn * squares;
 }
@@ -490,13 +497,15 @@ static void forward_task(void *arg, int64_t task, int worker)
 }
 
 /* What pixel q (row, col) receives from its neighbours: the context terms of
- * the pixels p = q - o, and the averages q takes part in. */
-LK_HOT static void gather_pixel(cbl_state *s, int64_t q, int64_t row, int64_t col)
+ * the pixels p = q - o, and, through W^T, the classifications of the
+ * averages q takes part in (dl summed into the K-vector `received` first). */
+LK_HOT static void gather_pixel(cbl_state *s, int64_t q, int64_t row, int64_t col, double *received)
 {
-    int64_t dim = s->dim, w = s->width, base = s->image * s->plane;
+    int64_t dim = s->dim, w = s->width, base = s->image * s->plane, classes = s->classes;
     int32_t y = s->label[base + q];
     int correct = y >= 0 && s->pred[base + q] == y;
     double *out = s->grad + q * dim, context = s->context_scale[s->image], own = 0;
+    memset(received, 0, (size_t)classes * sizeof *received);
     for (int o = 0; o < RING; o++) {
         int64_t rr = row - ring_row[o], cc = col - ring_col[o];
         if (!in_image(s, rr, cc)) continue;
@@ -507,11 +516,14 @@ LK_HOT static void gather_pixel(cbl_state *s, int64_t q, int64_t row, int64_t co
             own += add_cosine_gradient(out, s->norm[q], s->x + p * dim, s->norm[p], pair[1], pair[0], dim);
         }
         if (y < 0 || s->label[base + p] != y) continue;
-        if ((role & ROLE_ALL) && s->all_scale[y] > 0) add_scaled(out, s->send_all + p * dim, 1.0, dim);
-        if (correct && (role & ROLE_CORRECT) && s->correct_scale[y] > 0)
-            add_scaled(out, s->send_correct + p * dim, 1.0, dim);
+        if ((role & ROLE_ALL) && s->all_scale[y] > 0) add_scaled(received, s->dl_all + p * classes, 1.0, classes);
+        if (!correct || !(role & ROLE_CORRECT) || s->correct_scale[y] == 0) continue;
+        add_scaled(received, s->dl_correct + p * classes, 1.0, classes);
+        if (!s->detach) add_scaled(out, s->pull + p * dim, 1.0, dim);
     }
     add_scaled(out, s->x + q * dim, own, dim);
+    for (int64_t c = 0; c < classes; c++)
+        if (received[c] != 0) add_scaled(out, s->weight + c * dim, received[c], dim);
 }
 
 /* The gradient of pixels [first, last) of the image into grads[0], back in
@@ -522,14 +534,17 @@ static void store_gradient(const cbl_state *s, int64_t first, int64_t last)
     int64_t dim = s->dim, plane = s->plane, base = s->image * dim * plane;
     for (int64_t begin = first; begin < last; begin += TILE) {
         int64_t end = begin + TILE < last ? begin + TILE : last;
-        if (grad->dtype == LK_F32) {
-            float *out = (float *)grad->data + base;
-            for (int64_t d = 0; d < dim; d++)
-                for (int64_t q = begin; q < end; q++) out[d * plane + q] = (float)s->grad[q * dim + d];
-        } else {
-            double *out = (double *)grad->data + base;
-            for (int64_t d = 0; d < dim; d++)
-                for (int64_t q = begin; q < end; q++) out[d * plane + q] = s->grad[q * dim + d];
+        for (int64_t first_dim = 0; first_dim < dim; first_dim += TILE_DIMS) {
+            int64_t last_dim = first_dim + TILE_DIMS < dim ? first_dim + TILE_DIMS : dim;
+            if (grad->dtype == LK_F32) {
+                float *out = (float *)grad->data + base;
+                for (int64_t d = first_dim; d < last_dim; d++)
+                    for (int64_t q = begin; q < end; q++) out[d * plane + q] = (float)s->grad[q * dim + d];
+            } else {
+                double *out = (double *)grad->data + base;
+                for (int64_t d = first_dim; d < last_dim; d++)
+                    for (int64_t q = begin; q < end; q++) out[d * plane + q] = s->grad[q * dim + d];
+            }
         }
     }
 }
@@ -540,8 +555,9 @@ static void backward_task(void *arg, int64_t task, int worker)
     cbl_state *s = arg;
     int64_t first, last;
     task_rows(s, task, &first, &last);
+    double *received = s->task_scratch + task * (2 * s->dim + s->classes);
     for (int64_t row = first; row < last; row++)
-        for (int64_t col = 0; col < s->width; col++) gather_pixel(s, row * s->width + col, row, col);
+        for (int64_t col = 0; col < s->width; col++) gather_pixel(s, row * s->width + col, row, col, received);
     store_gradient(s, first * s->width, last * s->width);
 }
 
@@ -657,8 +673,9 @@ static lk_status cbl_compute(const lk_call *call)
     s.x = take(&b, plane * dim, d);
     s.norm = take(&b, plane, d);
     s.pair = take(&b, plane * RING * 2, d);
-    s.send_all = take(&b, plane * dim, d);
-    s.send_correct = take(&b, plane * dim, d);
+    s.dl_all = take(&b, plane * (size_t)s.classes, d);
+    s.dl_correct = take(&b, plane * (size_t)s.classes, d);
+    s.pull = take(&b, s.detach ? 1 : plane * dim, d);
     s.grad = take(&b, plane * dim, d);
     s.task_loss = take(&b, (size_t)s.tasks, d);
     s.task_dweight = take(&b, (size_t)(s.tasks * per_task), d);
