@@ -311,28 +311,40 @@ static void set_scales(cbl_state *s, int quirks, const int64_t *b_count, const i
 
 static inline double dot(const double *restrict a, const double *restrict b, int64_t dim);
 
-/* Pixels [first, last) of the current image's features, pixel-major (HW, D)
- * by tiles of pixels, and their norms. */
-static void load_pixels(cbl_state *s, int64_t first, int64_t last)
+/* Moves pixels [first, last) of the current image between a tensor in its
+ * (N, D, H, W) layout and a pixel-major (HW, D) float64 buffer (tensor ->
+ * buffer when to_pixels), in tiles of TILE pixels x TILE_DIMS channels. */
+static void change_layout(const cbl_state *s, const lk_tensor *t, double *buffer, int64_t first,
+                          int64_t last, int to_pixels)
 {
-    const lk_tensor *f = &s->call->inputs[IN_FEATURES];
     int64_t plane = s->plane, dim = s->dim, base = s->image * dim * plane;
     for (int64_t begin = first; begin < last; begin += TILE) {
         int64_t end = begin + TILE < last ? begin + TILE : last;
         for (int64_t first_dim = 0; first_dim < dim; first_dim += TILE_DIMS) {
             int64_t last_dim = first_dim + TILE_DIMS < dim ? first_dim + TILE_DIMS : dim;
-            if (f->dtype == LK_F32) {
-                const float *data = (const float *)f->data + base;
-                for (int64_t p = begin; p < end; p++)
-                    for (int64_t d = first_dim; d < last_dim; d++) s->x[p * dim + d] = data[d * plane + p];
-            } else {
-                const double *data = (const double *)f->data + base;
-                for (int64_t p = begin; p < end; p++)
-                    for (int64_t d = first_dim; d < last_dim; d++) s->x[p * dim + d] = data[d * plane + p];
+            for (int64_t p = begin; p < end; p++) {
+                for (int64_t d = first_dim; d < last_dim; d++) {
+                    int64_t i = base + d * plane + p;
+                    if (t->dtype == LK_F32 && to_pixels)
+                        buffer[p * dim + d] = ((const float *)t->data)[i];
+                    else if (t->dtype == LK_F32)
+                        ((float *)t->data)[i] = (float)buffer[p * dim + d];
+                    else if (to_pixels)
+                        buffer[p * dim + d] = ((const double *)t->data)[i];
+                    else
+                        ((double *)t->data)[i] = buffer[p * dim + d];
+                }
             }
         }
     }
-    for (int64_t p = first; p < last; p++) s->norm[p] = sqrt(dot(s->x + p * dim, s->x + p * dim, dim));
+}
+
+/* Pixels [first, last) of the current image's features, pixel-major, and
+ * their norms. */
+static void load_pixels(cbl_state *s, int64_t first, int64_t last)
+{
+    change_layout(s, &s->call->inputs[IN_FEATURES], s->x, first, last, 1);
+    for (int64_t p = first; p < last; p++) s->norm[p] = sqrt(dot(s->x + p * s->dim, s->x + p * s->dim, s->dim));
 }
 
 /* a . b summed in LK_LANES lanes (a fixed order that vectorizes). */
@@ -526,29 +538,6 @@ LK_HOT static void gather_pixel(cbl_state *s, int64_t q, int64_t row, int64_t co
         if (received[c] != 0) add_scaled(out, s->weight + c * dim, received[c], dim);
 }
 
-/* The gradient of pixels [first, last) of the image into grads[0], back in
- * its (D, HW) layout, by tiles of pixels. */
-static void store_gradient(const cbl_state *s, int64_t first, int64_t last)
-{
-    const lk_tensor *grad = &s->call->grads[IN_FEATURES];
-    int64_t dim = s->dim, plane = s->plane, base = s->image * dim * plane;
-    for (int64_t begin = first; begin < last; begin += TILE) {
-        int64_t end = begin + TILE < last ? begin + TILE : last;
-        for (int64_t first_dim = 0; first_dim < dim; first_dim += TILE_DIMS) {
-            int64_t last_dim = first_dim + TILE_DIMS < dim ? first_dim + TILE_DIMS : dim;
-            if (grad->dtype == LK_F32) {
-                float *out = (float *)grad->data + base;
-                for (int64_t d = first_dim; d < last_dim; d++)
-                    for (int64_t q = begin; q < end; q++) out[d * plane + q] = (float)s->grad[q * dim + d];
-            } else {
-                double *out = (double *)grad->data + base;
-                for (int64_t d = first_dim; d < last_dim; d++)
-                    for (int64_t q = begin; q < end; q++) out[d * plane + q] = s->grad[q * dim + d];
-            }
-        }
-    }
-}
-
 static void backward_task(void *arg, int64_t task, int worker)
 {
     (void)worker;
@@ -558,7 +547,7 @@ static void backward_task(void *arg, int64_t task, int worker)
     double *received = s->task_scratch + task * (2 * s->dim + s->classes);
     for (int64_t row = first; row < last; row++)
         for (int64_t col = 0; col < s->width; col++) gather_pixel(s, row * s->width + col, row, col, received);
-    store_gradient(s, first * s->width, last * s->width);
+    change_layout(s, &s->call->grads[IN_FEATURES], s->grad, first * s->width, last * s->width, 0);
 }
 
 /* ------------------------------------------------------------ the call */
