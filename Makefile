@@ -84,6 +84,7 @@ bench: package
 	$(VENV_PY) bench/bench_metrics.py
 	$(VENV_PY) bench/bench_gan_detection.py
 	$(VENV_PY) bench/bench_contrastive.py
+	$(VENV_PY) bench/bench_inverse_form.py
 	$(LOSSKIT) bench
 
 docs: build

@@ -23,6 +23,13 @@ def sequence_log_probs():
     return torch.log_softmax(logits.mean(2), 1).permute(2, 0, 1)  # (T=32, N=2, C=4)
 
 
+# InverseForm's frozen network, as nn.Linear holds it: w1 (H1, 2 T T), b1, w2, b2,
+# w3 (4, H2), b3. Real use loads the authors' trained weights (none ship with
+# losskit; docs/inverse-form.md); a small random one here, T = 8, H1 = 16, H2 = 8.
+inverse_net = [torch.randn(16, 128) / 128 ** 0.5, torch.full((16,), 0.1), torch.randn(8, 16) / 4,
+               torch.full((8,), 0.1), torch.randn(4, 8) / 8 ** 0.5, torch.zeros(4)]
+
+
 def pixel_embeddings(maps):
     """(N, C, H, W) -> one C-dimensional embedding per pixel of a 2 x 2 grid: (N H W / 4, C)."""
     return maps[:, :, ::2, ::2].permute(0, 2, 3, 1).reshape(-1, maps.shape[1])
@@ -36,10 +43,12 @@ def inputs_for(entry):
     (Robust T's nu, started at 1 as its authors do). The contrastive losses
     take the logits of every other pixel as embeddings: InfoNCE against their
     one-hot target (the positive) and the one-hot of the next class (the
-    negatives), NT-Xent and SupCon with a second view of the same pixels. The
-    conditional boundary losses take the logits as features, the labels as
+    negatives), NT-Xent and SupCon with a second view of the same pixels.
+    InverseForm reads each channel as an edge map, and its network's layers.
+    The conditional boundary losses take the logits as features, the labels as
     both target and prediction, and an identity classifier."""
     activation = next((p["default"] for p in entry["params"] if p["name"] == "activation"), None)
+    layers = iter(inverse_net)
     by_shape = {
         "scores": lambda: torch.softmax(logits, 1) if activation == "none" else logits,
         "any": lambda: logits,
@@ -54,6 +63,9 @@ def inputs_for(entry):
         "keys": lambda: pixel_embeddings(F.one_hot((labels + 1) % 4, 4).permute(0, 3, 1, 2).float()),
         "views": lambda: torch.stack([pixel_embeddings(logits), pixel_embeddings(logits.roll(1, 1))], 1),
         "row_target": lambda: labels[:, ::2, ::2].reshape(-1),
+        "tile_pair_weight": lambda: next(layers),
+        "layer_weight": lambda: next(layers),
+        "layer_bias": lambda: next(layers),
         # the conditional boundary losses read the logits as 4-channel features, classified
         # by a 1 x 1 convolution (4 classes) that starts as the identity
         "classifier_weight": lambda: torch.eye(4, requires_grad=True),

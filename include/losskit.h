@@ -181,12 +181,21 @@ typedef enum lk_shape_rule {
                                   M keys per row; D and N those of input 0 */
     LK_SHAPE_ROW_TARGET = 11,  /* integer labels (N,), one per row of input 0, or a float
                                   mask (N, N) of pairs of rows */
+    /* The layers of a frozen dense network that a loss runs (InverseForm's
+     * InverseNet), each weight (out, in) as torch.nn.Linear holds it, then its
+     * bias; the loss checks what the first layer reads and the last writes. */
+    LK_SHAPE_TILE_PAIR_WEIGHT = 12, /* (H, 2 T T): the first layer's weight, reading two
+                                       flattened T x T tiles side by side (T >= 1) */
+    LK_SHAPE_LAYER_WEIGHT = 13,     /* (H_out, H_in): a later layer's weight; H_in is the
+                                       first dim of the weight input before it */
+    LK_SHAPE_LAYER_BIAS = 14,       /* (H,): the bias of the weight input before it, H its
+                                       first dim */
     /* A linear (1 x 1 convolution) classifier over the features of input 0
      * (N, D, *spatial), for losses over feature maps (conditional_boundary).
      * Its K classes, not D, are the range of the labels of domain
      * LK_DOMAIN_CLASSIFIER_LABELS. The weight slot comes before the bias. */
-    LK_SHAPE_CLASSIFIER_WEIGHT = 12, /* (K, D): one row per class, D = axis 1 of input 0 */
-    LK_SHAPE_CLASSIFIER_BIAS = 13    /* (K,): K = rows of the classifier weight input */
+    LK_SHAPE_CLASSIFIER_WEIGHT = 15, /* (K, D): one row per class, D = axis 1 of input 0 */
+    LK_SHAPE_CLASSIFIER_BIAS = 16    /* (K,): K = rows of the classifier weight input */
 } lk_shape_rule;
 
 /* The shape a rule asks for, in words: "(N, C, *spatial)", "(T, N, C)", ...
@@ -310,6 +319,21 @@ LK_API lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *para
                                  const lk_tensor *inputs, size_t n_inputs,
                                  const lk_tensor *loss, const lk_tensor *grads,
                                  lk_context *ctx);
+
+/* Like lk_loss_compute, with the gradients those of sum(upstream * loss):
+ * each element of the loss tensor weighed by the element of upstream at the
+ * same index (a float tensor of the loss tensor's shape, finite; for
+ * reduction mean or sum, a scalar). This is the backward pass of a binding
+ * whose framework hands an incoming gradient to a loss with reduction none,
+ * for the losses whose elements are coupled across inputs, so that weighing
+ * lk_loss_compute's gradients by it would be wrong (hausdorff_dt's terms
+ * through a softmax, hausdorff_erosion's map). Only losses for which
+ * lk_loss_takes_upstream() is 1 accept it (LK_EINVAL otherwise). */
+LK_API lk_status lk_loss_compute_upstream(const lk_loss_desc *desc, const lk_params *params,
+                                          const lk_tensor *inputs, size_t n_inputs,
+                                          const lk_tensor *loss, const lk_tensor *grads,
+                                          const lk_tensor *upstream, lk_context *ctx);
+LK_API int lk_loss_takes_upstream(const lk_loss_desc *desc);
 
 /* One-shot convenience: finds the loss by name, parses spec (may be NULL or
  * ""), computes on the default context. */
@@ -731,6 +755,44 @@ LK_API lk_status lk_compound_output_shape(const lk_compound *compound, const lk_
 LK_API lk_status lk_compound_compute(const lk_compound *compound, const lk_tensor *inputs,
                                      size_t n_inputs, const lk_tensor *loss,
                                      const lk_tensor *grads, lk_context *ctx);
+
+/* ------------------------------------------------------------------------
+ * InverseForm's network weights
+ * ------------------------------------------------------------------------
+ *
+ * The inverse_form loss runs a frozen network (the reference's InverseNet)
+ * whose trained weights the user supplies: none ship with losskit. The file
+ * format (docs/inverse-form.md; losskit.inverse_form writes it and converts
+ * the reference's PyTorch checkpoint), all integers little-endian:
+ *
+ *   offset  bytes  field
+ *   0       8      magic "LKINVFRM"
+ *   8       4      version, uint32: 1
+ *   12      4      dtype, uint32: 0 float32, 1 float64 (lk_dtype's codes)
+ *   16      8      tile_size T, uint64 (224 in the reference)
+ *   24      8      hidden1 H1, uint64 (1000)
+ *   32      8      hidden2 H2, uint64 (32)
+ *   40      8      outputs D, uint64 (4)
+ *   48             w1 (H1, 2 T T), b1 (H1), w2 (H2, H1), b2 (H2), w3 (D, H2),
+ *                  b3 (D): row-major, little-endian IEEE values of the dtype,
+ *                  nothing after them.
+ *
+ * w1's row reads a tile pair: the prediction's T x T tile, then the
+ * target's, each flattened row-major (torch.nn.Linear's (out, in) layout). */
+typedef struct lk_inverse_form_weights {
+    lk_dtype dtype;                         /* LK_F32 or LK_F64 */
+    int64_t tile_size, hidden1, hidden2, outputs;
+    lk_tensor layers[6]; /* w1, b1, w2, b2, w3, b3: inputs 2 to 7 of inverse_form */
+} lk_inverse_form_weights;
+
+/* Reads a weight file into *out (free with lk_inverse_form_weights_free).
+ * Every header field is checked, and the file's size against it, before
+ * anything is allocated; the values must be finite. Failures leave *out
+ * NULL: LK_ESYSTEM (cannot open or read; the message has the OS's reason),
+ * LK_EVALUE (a field, the size or a value is wrong; the message names it),
+ * LK_ENOMEM, LK_EINVAL (NULL arguments). */
+LK_API lk_status lk_inverse_form_weights_load(const char *path, lk_inverse_form_weights **out);
+LK_API void lk_inverse_form_weights_free(lk_inverse_form_weights *weights);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,7 @@ __all__ = [
     "UnknownLossError",
     "detection",
     "distance",
+    "inverse_form",
     "metrics",
     "compute",
     "get_num_threads",
@@ -195,7 +196,11 @@ class _Runner:
             _fill_array(slot, array)
         return arrays, inputs
 
-    def __call__(self, *arrays: Any, grad: bool = True, threads: Optional[int] = None):
+    def __call__(self, *arrays: Any, grad: bool = True, threads: Optional[int] = None, upstream: Any = None):
+        """(value, grads). With ``upstream`` (an array shaped like the value), the
+        gradients are those of sum(upstream * value): for the losses whose
+        info["upstream"] is true (their reduction="none" elements are coupled
+        across inputs, so weighing the gradients afterwards would be wrong)."""
         arrays, inputs = self._inputs(arrays)
         shape, dtype = self.output_shape(inputs, tuple((a.shape, a.dtype) for a in arrays))
         value = np.empty(shape, dtype=_native.DTYPE_NAMES[dtype])
@@ -207,7 +212,12 @@ class _Runner:
             if grad and differentiable:
                 gradients[k] = np.empty_like(array)
                 _fill_array(grads[k], gradients[k])
-        self.compute_raw(inputs, loss, grads, _call_threads(threads))
+        weights = None
+        if upstream is not None:
+            weights = _native.Tensor()
+            upstream = np.require(upstream, dtype=np.float64, requirements="C")
+            _fill_array(weights, upstream)
+        self.compute_raw(inputs, loss, grads, _call_threads(threads), weights)
         return (value[()] if value.ndim == 0 else value), tuple(gradients)
 
 
@@ -306,11 +316,19 @@ class Loss(_Runner):
         return (_restore_loss, (self.name, self.spec()))
 
     # computing ----------------------------------------------------------
-    def compute_raw(self, inputs, loss: "_native.Tensor", grads, threads: Optional[int]) -> None:
-        """Runs the C compute on filled lk_tensor arrays (used by the bindings)."""
-        status = _native.lk_loss_compute(
-            self._desc, self._params, inputs, len(inputs), ctypes.byref(loss), grads, _context(threads)
-        )
+    def compute_raw(self, inputs, loss: "_native.Tensor", grads, threads: Optional[int],
+                    upstream: "Optional[_native.Tensor]" = None) -> None:
+        """Runs the C compute on filled lk_tensor arrays (used by the bindings);
+        with an upstream tensor, lk_loss_compute_upstream."""
+        if upstream is None:
+            status = _native.lk_loss_compute(
+                self._desc, self._params, inputs, len(inputs), ctypes.byref(loss), grads, _context(threads)
+            )
+        else:
+            status = _native.lk_loss_compute_upstream(
+                self._desc, self._params, inputs, len(inputs), ctypes.byref(loss), grads,
+                ctypes.byref(upstream), _context(threads)
+            )
         _raise_for(status)
 
     def output_shape(self, inputs, key: Any = None) -> Tuple[Tuple[int, ...], int]:
@@ -455,8 +473,11 @@ class Compound(_Runner):
         _raise_for(_native.lk_compound_output_shape(self._handle, inputs, len(inputs), ctypes.byref(out)))
         return (), out.dtype
 
-    def compute_raw(self, inputs, loss: "_native.Tensor", grads, threads: Optional[int]) -> None:
+    def compute_raw(self, inputs, loss: "_native.Tensor", grads, threads: Optional[int],
+                    upstream: "Optional[_native.Tensor]" = None) -> None:
         """Runs the C compute on filled lk_tensor arrays (used by the bindings)."""
+        if upstream is not None:
+            raise LosskitError("a compound loss is a scalar: it takes no upstream tensor", "LK_EINVAL")
         _raise_for(_native.lk_compound_compute(self._handle, inputs, len(inputs), ctypes.byref(loss), grads,
                                                _context(threads)))
 
@@ -516,8 +537,9 @@ def compute(name: str, *arrays: Any, grad: bool = True, threads: Optional[int] =
 
 
 # The subpackages that need the helpers above: losskit.distance (exact EDT,
-# signed maps), losskit.metrics (segmentation metrics) and losskit.detection
-# (the beta schedules of the smooth L1 losses), usable after a plain
+# signed maps), losskit.metrics (segmentation metrics), losskit.detection
+# (the beta schedules of the smooth L1 losses) and losskit.inverse_form (the
+# weight files of the inverse_form loss's network), usable after a plain
 # `import losskit`.
-from . import detection, distance, metrics  # noqa: E402
+from . import detection, distance, inverse_form, metrics  # noqa: E402
 from .detection import DynamicBeta, SelfAdjustingBeta  # noqa: E402

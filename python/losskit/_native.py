@@ -93,6 +93,10 @@ lk_loss_output_shape = _prototype(
 lk_loss_compute = _prototype(
     "lk_loss_compute", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors, _vp
 )
+lk_loss_compute_upstream = _prototype(
+    "lk_loss_compute_upstream", _int, _vp, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors,
+    ctypes.POINTER(Tensor), _vp
+)
 lk_context_create = _prototype("lk_context_create", _int, _int, ctypes.POINTER(_vp))
 lk_context_destroy = _prototype("lk_context_destroy", None, _vp)
 lk_context_threads = _prototype("lk_context_threads", _int, _vp)
@@ -200,3 +204,23 @@ lk_compound_output_shape = _prototype(
 lk_compound_compute = _prototype(
     "lk_compound_compute", _int, _vp, _tensors, _size, ctypes.POINTER(Tensor), _tensors, _vp
 )
+
+
+class InverseFormWeights(ctypes.Structure):
+    """struct lk_inverse_form_weights."""
+
+    _fields_ = [
+        ("dtype", ctypes.c_int),
+        ("tile_size", ctypes.c_int64),
+        ("hidden1", ctypes.c_int64),
+        ("hidden2", ctypes.c_int64),
+        ("outputs", ctypes.c_int64),
+        ("layers", Tensor * 6),
+    ]
+
+
+_weights_p = ctypes.POINTER(InverseFormWeights)
+lk_inverse_form_weights_load = _prototype(
+    "lk_inverse_form_weights_load", _int, _cp, ctypes.POINTER(_weights_p)
+)
+lk_inverse_form_weights_free = _prototype("lk_inverse_form_weights_free", None, _weights_p)

@@ -81,8 +81,10 @@ def _fill(slot: "_native.Tensor", tensor: torch.Tensor) -> None:
     losskit._fill(slot, tensor.data_ptr(), _DTYPES[tensor.dtype], tensor.shape)
 
 
-def _run(runner: "Loss | Compound", tensors: List[torch.Tensor], wanted: List[bool]):
-    """The loss tensor and one gradient per input (None where not wanted)."""
+def _run(runner: "Loss | Compound", tensors: List[torch.Tensor], wanted: List[bool],
+         upstream: Optional[torch.Tensor] = None):
+    """The loss tensor and one gradient per input (None where not wanted); with
+    upstream (float64, the loss's shape), the gradients of sum(upstream * loss)."""
     inputs = (_native.Tensor * len(tensors))()
     for slot, tensor in zip(inputs, tensors):
         _fill(slot, tensor)
@@ -96,7 +98,11 @@ def _run(runner: "Loss | Compound", tensors: List[torch.Tensor], wanted: List[bo
         if wanted[k]:
             gradients[k] = torch.empty_like(tensor)
             _fill(grads[k], gradients[k])
-    runner.compute_raw(inputs, loss, grads, _threads())
+    weights = None
+    if upstream is not None:
+        weights = _native.Tensor()
+        _fill(weights, upstream)
+    runner.compute_raw(inputs, loss, grads, _threads(), weights)
     return value, gradients
 
 
@@ -204,17 +210,26 @@ class _LossFunction(torch.autograd.Function):
         ctx.save_for_backward(*[g for g in gradients if g is not None])
         ctx.n_inputs = len(originals)
         ctx.item_axes = _item_axes(runner)
-        ctx.per_anchor = runner.info.get("output") == "per_anchor"
         ctx.name = runner.name
+        # the losses whose "none" elements are coupled across inputs are weighed by
+        # the library itself (one more call), unless the incoming gradient is uniform
+        ctx.coupled = (runner, prepared, wanted) if runner.info.get("upstream") and value.dim() > 0 else None
         return value
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         result: List[Optional[torch.Tensor]] = [None] * (2 + ctx.n_inputs)
+        if ctx.coupled is not None and not _is_uniform(grad_output):
+            runner, prepared, wanted = ctx.coupled
+            upstream = grad_output.detach().to(torch.float64).contiguous()
+            _, gradients = _run(runner, prepared, wanted, upstream)
+            for k, gradient in enumerate(gradients):
+                result[2 + k] = gradient
+            return _first_derivatives_only(result)
         with torch.no_grad():
             for k, gradient in zip(ctx.slots, ctx.saved_tensors):
-                if grad_output.dim() == 0 or ctx.per_anchor:
-                    scale = _uniform_scale(ctx, grad_output)
+                if grad_output.dim() == 0 or ctx.coupled is not None:  # uniform: scaled
+                    scale = float(grad_output.reshape(-1)[0])
                     result[2 + k] = gradient if scale == 1.0 else gradient * scale
                 elif ctx.item_axes is not None:  # one loss per batch item (N,): along its axis
                     shape = [1] * gradient.dim()
@@ -235,18 +250,8 @@ def _item_axes(runner: Loss) -> Optional[List[int]]:
     return [1 if slot["shape"] == "sequence_scores" else 0 for slot in runner.info["inputs"]]
 
 
-def _uniform_scale(ctx, grad_output: torch.Tensor) -> float:
-    """The incoming gradient's one value. Each anchor's loss of a contrastive
-    loss depends on every embedding, so the gradient the library returns (of
-    the losses' sum) can be scaled, but not weighed anchor by anchor."""
-    scale = grad_output.reshape(-1)[0]
-    if grad_output.dim() > 0 and not bool(torch.all(grad_output == scale)):
-        raise RuntimeError(
-            f"loss '{ctx.name}' with reduction='none': losskit differentiates the sum (or mean) of "
-            "the anchors' losses only, not a weighted sum; weigh them before the loss or use "
-            "reduction='sum'"
-        )
-    return float(scale)
+def _is_uniform(grad_output: torch.Tensor) -> bool:
+    return grad_output.dim() == 0 or bool(torch.all(grad_output == grad_output.reshape(-1)[0]))
 
 
 def _refuse_missing_gradients(runner: Loss, wanted) -> None:
@@ -389,6 +394,59 @@ def loss(name: str, **params: Any) -> LossModule:
     if name not in _CLASSES:
         losskit.loss_info(name)  # raises UnknownLossError listing the known names
     return _CLASSES[name](**params)
+
+
+class InverseFormLoss(LossModule):
+    """InverseForm (Borse et al., CVPR 2021) with its network's weights held by
+    the module:
+
+        criterion = lkt.InverseFormLoss("inversenet.lkif")      # or six arrays, or a state dict
+        loss = criterion(edge_logits, edge_target)             # (N, 1, H, W) each
+        loss.backward()
+
+    ``weights``: a weight file (losskit.inverse_form; no weights ship with
+    losskit: convert the authors' checkpoint with
+    ``losskit.inverse_form.convert_checkpoint``), InverseFormWeights, six
+    arrays (w1, b1, w2, b2, w3, b3), or an InverseNet state dict. They become
+    the buffers w1 ... b3, not saved in the module's state_dict (they are the
+    user's file, and 400 MB in the reference); ``.double()`` or ``.to()``
+    converts them with the module, and they must have the input's dtype. With
+    ``weights=None`` the module takes the eight inputs of the registry loss
+    (input, target, w1, b1, w2, b2, w3, b3). The other arguments are the
+    registry's parameters.
+
+    """
+
+    loss_name = "inverse_form"
+    leading_arguments = ("weights",)
+
+    def __init__(self, weights: Any = None, *args: Any, **kwargs: Any):
+        LossModule.__init__(self, *args, **kwargs)
+        object.__setattr__(self, "_holds_weights", weights is not None)
+        if weights is not None:
+            for name, array in zip(losskit.inverse_form.LAYER_NAMES, losskit.inverse_form.as_weights(weights)):
+                self.register_buffer(name, torch.from_numpy(array), persistent=False)
+
+    def forward(self, *inputs: Any) -> torch.Tensor:
+        if self.__dict__["_holds_weights"]:
+            if len(inputs) != 2:
+                raise TypeError(f"InverseFormLoss with weights takes 2 inputs (input, target); got {len(inputs)}")
+            inputs = inputs + tuple(getattr(self, name) for name in losskit.inverse_form.LAYER_NAMES)
+        return LossModule.forward(self, *inputs)
+
+
+def _inverse_form_signature() -> None:
+    entry = losskit.loss_info("inverse_form")
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                  inspect.Parameter("weights", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+    parameters += [inspect.Parameter(p["name"], inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_default_value(p))
+                   for p in entry["params"]]
+    InverseFormLoss.__init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    InverseFormLoss.__doc__ = InverseFormLoss.__doc__ + "\n" + _docstring(entry)
+
+
+_inverse_form_signature()
+_CLASSES["inverse_form"] = InverseFormLoss
 
 
 class AdjustSmoothL1Loss(torch.nn.Module):

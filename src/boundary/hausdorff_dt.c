@@ -22,8 +22,11 @@
  * MONAI rounds its fields to float32; here they are exact in float64 (and
  * take the voxel spacing of parameter spacing, which MONAI has not). Targets:
  * class labels (MONAI's to_onehot_y) or per-class masks / probabilities
- * shaped like the input. Reductions mean and sum (MONAI's none keeps the
- * (N, C) terms: not offered here).
+ * shaped like the input. Reductions mean, sum and none: the terms f, shaped
+ * (N, kept classes), or (kept classes) with batch=true (MONAI keeps
+ * singleton spatial axes: (N, C, 1, ...)). Through a softmax each term
+ * depends on every class of its image, so a binding weighs the terms by
+ * its incoming gradient with lk_loss_compute_upstream (takes_upstream).
  *
  * Reference: D. Karimi, S. E. Salcudean, "Reducing the Hausdorff distance in
  * medical image segmentation with convolutional neural networks", IEEE TMI
@@ -59,23 +62,30 @@ static lk_status hd_check(const lk_call *call)
     return lk_check_spacing(call, P_SPACING);
 }
 
-/* The activation, per pixel (softmax over the classes) or per element. */
-static void activate(const lk_call *call, int activation, double *prob)
+typedef struct hd_pass {
+    const lk_call *call;
+    int activation;
+    hd_buffers *b;
+} hd_pass;
+
+/* The activation of image `task`, per pixel (softmax over the classes) or per element. */
+static void activate_image(void *arg, int64_t task, int worker)
 {
-    const lk_tensor *input = &call->inputs[0];
-    int64_t classes = call->classes, spatial = call->spatial;
-    for (int64_t i = 0, count = lk_numel(input); i < count; i++) {
-        double x = lk_read_real(input, i);
-        prob[i] = activation == ACTIVATION_SIGMOID ? 1 / (1 + exp(-x)) : x;
+    (void)worker;
+    const hd_pass *pass = arg;
+    const lk_call *call = pass->call;
+    int64_t classes = call->classes, spatial = call->spatial, first = task * classes * spatial;
+    double *prob = pass->b->prob + first;
+    for (int64_t i = 0; i < classes * spatial; i++) {
+        double x = lk_read_real(&call->inputs[0], first + i);
+        prob[i] = pass->activation == ACTIVATION_SIGMOID ? 1 / (1 + exp(-x)) : x;
     }
-    if (activation != ACTIVATION_SOFTMAX) return;
-    for (int64_t n = 0; n < call->batch; n++) {
-        for (int64_t s = 0; s < spatial; s++) {
-            double *p = prob + n * classes * spatial + s, largest = p[0], total = 0;
-            for (int64_t c = 1; c < classes; c++) largest = fmax(largest, p[c * spatial]);
-            for (int64_t c = 0; c < classes; c++) total += p[c * spatial] = exp(p[c * spatial] - largest);
-            for (int64_t c = 0; c < classes; c++) p[c * spatial] /= total;
-        }
+    if (pass->activation != ACTIVATION_SOFTMAX) return;
+    for (int64_t s = 0; s < spatial; s++) {
+        double *p = prob + s, largest = p[0], total = 0;
+        for (int64_t c = 1; c < classes; c++) largest = fmax(largest, p[c * spatial]);
+        for (int64_t c = 0; c < classes; c++) total += p[c * spatial] = exp(p[c * spatial] - largest);
+        for (int64_t c = 0; c < classes; c++) p[c * spatial] /= total;
     }
 }
 
@@ -120,9 +130,17 @@ static lk_status check_values(const lk_call *call, int activation)
 typedef struct hd_terms {
     const lk_call *call;
     const hd_buffers *b;
-    double alpha, scale;
-    int first_class;
+    double alpha, scale; /* d loss / d f of each term, before the upstream weight */
+    int first_class, batch;
 } hd_terms;
+
+/* The index of image n, class c's term in the loss tensor of reduction none
+ * ((N, kept classes), or (kept classes) with batch=true). */
+static int64_t term_index(const lk_call *call, int batch, int first_class, int64_t n, int64_t c)
+{
+    int64_t kept = call->classes - first_class;
+    return (batch ? 0 : n * kept) + c - first_class;
+}
 
 /* One (image, class): its sum of (p - g)^2 D, and d loss / d p. */
 static void hd_term_task(void *arg, int64_t task, int worker)
@@ -139,41 +157,73 @@ static void hd_term_task(void *arg, int64_t task, int worker)
     }
     const double *p = t->b->prob + task * spatial, *g = t->b->target + task * spatial;
     const double *fp = t->b->field_p + task * spatial, *fg = t->b->field_g + task * spatial;
+    double scale = t->scale * lk_upstream(t->call, term_index(t->call, t->batch, t->first_class,
+                                                              task / classes, c));
     double total = 0;
     for (int64_t s = 0; s < spatial; s++) {
         double weight = t->alpha == 2 ? fp[s] * fp[s] + fg[s] * fg[s]
                                       : pow(fp[s], t->alpha) + pow(fg[s], t->alpha);
         double error = p[s] - g[s];
         total += error * error * weight;
-        dloss[s] = 2 * error * weight * t->scale;
+        dloss[s] = 2 * error * weight * scale;
     }
     t->b->partial[task] = total;
 }
 
-/* The gradient of the input: d loss / d p through the activation. */
-static void chain_to_input(const lk_call *call, int activation, const hd_buffers *b)
+/* The gradient of image `task`'s input: d loss / d p through the activation. */
+static void chain_image(void *arg, int64_t task, int worker)
 {
-    const lk_tensor *grad = &call->grads[0];
-    int64_t classes = call->classes, spatial = call->spatial;
-    for (int64_t n = 0; n < call->batch; n++) {
-        for (int64_t s = 0; s < spatial; s++) {
-            int64_t base = n * classes * spatial + s;
-            double inner = 0; /* softmax: sum_c p_c dL/dp_c */
-            for (int64_t c = 0; activation == ACTIVATION_SOFTMAX && c < classes; c++)
-                inner += b->prob[base + c * spatial] * b->dloss[base + c * spatial];
-            for (int64_t c = 0; c < classes; c++) {
-                int64_t i = base + c * spatial;
-                double p = b->prob[i], d = b->dloss[i];
-                double g = activation == ACTIVATION_SOFTMAX   ? p * (d - inner)
-                           : activation == ACTIVATION_SIGMOID ? d * p * (1 - p)
-                                                              : d;
-                if (grad->dtype == LK_F32)
-                    ((float *)grad->data)[i] = (float)g;
-                else
-                    ((double *)grad->data)[i] = g;
-            }
+    (void)worker;
+    const hd_pass *pass = arg;
+    const lk_tensor *grad = &pass->call->grads[0];
+    int64_t classes = pass->call->classes, spatial = pass->call->spatial;
+    const double *prob = pass->b->prob, *dloss = pass->b->dloss;
+    for (int64_t s = 0; s < spatial; s++) {
+        int64_t base = task * classes * spatial + s;
+        double inner = 0; /* softmax: sum_c p_c dL/dp_c */
+        for (int64_t c = 0; pass->activation == ACTIVATION_SOFTMAX && c < classes; c++)
+            inner += prob[base + c * spatial] * dloss[base + c * spatial];
+        for (int64_t c = 0; c < classes; c++) {
+            int64_t i = base + c * spatial;
+            double p = prob[i], d = dloss[i];
+            double g = pass->activation == ACTIVATION_SOFTMAX   ? p * (d - inner)
+                       : pass->activation == ACTIVATION_SIGMOID ? d * p * (1 - p)
+                                                                : d;
+            if (grad->dtype == LK_F32)
+                ((float *)grad->data)[i] = (float)g;
+            else
+                ((double *)grad->data)[i] = g;
         }
     }
+}
+
+/* reduction none: each term f (image, class), or f_c with batch=true (its
+ * images' sums added in image order). */
+static void store_terms(const lk_call *call, const hd_terms *t)
+{
+    const lk_tensor *loss = call->loss;
+    int64_t kept = call->classes - t->first_class;
+    int64_t count = t->batch ? kept : call->batch * kept;
+    double per_term = 1.0 / ((double)call->spatial * (t->batch ? (double)call->batch : 1.0));
+    for (int64_t term = 0; term < count; term++) {
+        int64_t c = term % kept + t->first_class, first = t->batch ? 0 : term / kept;
+        int64_t last = t->batch ? call->batch : first + 1;
+        double total = 0;
+        for (int64_t n = first; n < last; n++) total += t->b->partial[n * call->classes + c];
+        if (loss->dtype == LK_F32)
+            ((float *)loss->data)[term] = (float)(total * per_term);
+        else
+            ((double *)loss->data)[term] = total * per_term;
+    }
+}
+
+/* The loss tensor of reduction none: (N, kept classes), or (kept classes). */
+static void hd_none_shape(const lk_call *call, lk_tensor *out)
+{
+    int first_class = !lk_param_bool(call->params, P_INCLUDE_BACKGROUND);
+    out->ndim = 0;
+    if (!lk_param_bool(call->params, P_BATCH)) out->shape[out->ndim++] = call->batch;
+    out->shape[out->ndim++] = call->classes - first_class;
 }
 
 static lk_status distance_fields(const lk_call *call, const double *values, const uint8_t *wanted,
@@ -199,11 +249,12 @@ static lk_status hd_compute(const lk_call *call)
                     malloc(elements * sizeof(double)),
                     malloc((size_t)(call->batch * classes) * sizeof(double))};
     uint8_t *wanted = malloc((size_t)classes);
+    hd_pass pass = {call, activation, &b};
     if (!b.prob || !b.target || !b.field_p || !b.field_g || !b.dloss || !b.partial || !wanted)
         status = lk_fail(LK_ENOMEM, "out of memory");
     if (status == LK_OK) {
         for (int64_t c = 0; c < classes; c++) wanted[c] = c >= first_class;
-        activate(call, activation, b.prob);
+        lk_parallel_for_items(call->ctx, call->batch, (int64_t)elements, activate_image, &pass);
         target_values(call, b.target);
         status = distance_fields(call, b.prob, wanted, b.field_p);
     }
@@ -214,13 +265,15 @@ static lk_status hd_compute(const lk_call *call)
     double terms = (double)kept * (batch ? 1.0 : (double)call->batch);
     double scale = per_term / (call->reduction == LK_REDUCTION_MEAN ? terms : 1.0);
     if (status == LK_OK) {
-        hd_terms t = {call, &b, lk_param_float(call->params, P_ALPHA), scale, first_class};
+        hd_terms t = {call, &b, lk_param_float(call->params, P_ALPHA), scale, first_class, batch};
         int64_t tasks = call->batch * classes;
         lk_parallel_for_items(call->ctx, tasks, (int64_t)elements, hd_term_task, &t);
         double total = 0;
         for (int64_t task = 0; task < tasks; task++) total += b.partial[task];
-        if (lk_grad_data(call, 0)) chain_to_input(call, activation, &b);
+        if (lk_grad_data(call, 0))
+            lk_parallel_for_items(call->ctx, call->batch, (int64_t)elements, chain_image, &pass);
         status = lk_finish_loss(call, total * per_term, scale / per_term);
+        if (status == LK_OK && call->reduction == LK_REDUCTION_NONE) store_terms(call, &t);
     }
     free(b.prob);
     free(b.target);
@@ -250,8 +303,9 @@ static const lk_param_info hd_params[P_COUNT] = {
     [P_BATCH] = {"batch", LK_PARAM_BOOL, "false", 0, 0, 0, NULL,
                  "average each class over the images and pixels together (one term per class)"},
     [P_SPACING] = LK_PARAM_SPACING("the distance fields"),
-    [P_REDUCTION] = {"reduction", LK_PARAM_CHOICE, "mean", 0, 0, 0, "mean|sum",
-                     "mean or sum of the per image and class terms"},
+    [P_REDUCTION] = {"reduction", LK_PARAM_CHOICE, "mean", 0, 0, 0, "mean|sum|none",
+                     "mean or sum of the per image and class terms; none: the terms, (N, kept "
+                     "classes), or (kept classes) with batch=true"},
 };
 
 static const char *const hd_examples[] = {
@@ -261,6 +315,8 @@ static const char *const hd_examples[] = {
     "activation=softmax,alpha=1.5,reduction=sum",
     "activation=softmax,batch=true",
     "activation=softmax,spacing=[2]",
+    "activation=softmax,reduction=none",
+    "activation=sigmoid,include_background=true,batch=true,reduction=none",
     NULL,
 };
 
@@ -279,7 +335,9 @@ const lk_loss_desc lk_loss_hausdorff_dt = {
     LK_DESC_INPUTS(hd_inputs),
     LK_DESC_PARAMS(hd_params),
     .examples = hd_examples,
-    .output = LK_OUTPUT_SCALAR,
+    .output = LK_OUTPUT_PER_CLASS,
+    .none_shape = hd_none_shape,
+    .takes_upstream = 1,
     .check = hd_check,
     .compute = hd_compute,
 };

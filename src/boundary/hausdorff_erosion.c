@@ -48,12 +48,13 @@
  * 1/7 rounded to float32 (0.20000000298..., relative 1.5e-8 off); ours are 0.2
  * and 1/7 in the input's type. With the same weights, float64 values and
  * gradients agree with kornia's to rounding (each conv adds its terms in
- * torch's order, so the ties and thresholds fall the same way). kornia's
- * reduction none (the map (C, N, 1, *spatial)) is left out: each element of
- * that map depends on its neighbours' inputs, while losskit returns the
- * gradient of the sum of the loss tensor and its bindings weigh it element by
- * element by the incoming gradient, which is right only for losses whose
- * elements depend on their own pixel. reduction=sum is the sum of that map.
+ * torch's order, so the ties and thresholds fall the same way). Reduction
+ * none returns the per-pixel map sum_k k^alpha b_k shaped like the input,
+ * (N, C, *spatial) (kornia: (C, N, 1, *spatial)); each element of that map
+ * depends on its neighbours' inputs, so weighing lk_loss_compute's gradient
+ * element by element would be wrong: lk_loss_compute_upstream takes the
+ * weights u(x) and the reverse pass starts from gb_k += u k^alpha.
+ * reduction=sum is the sum of that map.
  * activation=softmax|sigmoid take logits (kornia: pass a softmax yourself);
  * with activation=none the input must hold probabilities in [0, 1]. With one
  * channel the labels are a 0/1 mask (kornia would compare with label 0).
@@ -86,6 +87,7 @@ typedef struct erosion_run {
     int steps;                     /* K */
     double *step_weight;           /* [K] k^alpha */
     double upstream;               /* d loss / d (a pixel's term): the reduction's scale */
+    int upstream_map;              /* reduction none with call->upstream: one weight per element */
     double *task_sum;              /* [N x C] sum of the map's per-pixel loss */
     char *scratch;                 /* one area per worker */
     size_t scratch_size;
@@ -101,11 +103,12 @@ typedef struct LK_T(erosion_buffers) {
     lk_real *acc;      /* [S] the per-pixel loss */
     lk_real *grad;     /* [S] d loss / d b_k */
     lk_real *work;     /* [S] */
+    lk_real *weight;   /* [S] the upstream map's weights (reduction none with upstream) */
     lk_real *max, *min; /* [K] of e_k */
 } LK_T(erosion_buffers);
 
 /* Lays the buffers out from base (base NULL: only measures). */
-static size_t LK_T(erosion_layout)(char *base, int64_t spatial, int steps, int keep,
+static size_t LK_T(erosion_layout)(char *base, int64_t spatial, int steps, int keep, int weighed,
                                    LK_T(erosion_buffers) *out)
 {
     lk_scratch s = {base, 0};
@@ -115,15 +118,16 @@ static size_t LK_T(erosion_layout)(char *base, int64_t spatial, int steps, int k
     out->acc = lk_scratch_take(&s, map);
     out->grad = lk_scratch_take(&s, keep ? map : 0);
     out->work = lk_scratch_take(&s, keep ? map : 0);
+    out->weight = lk_scratch_take(&s, keep && weighed ? map : 0);
     out->max = lk_scratch_take(&s, (size_t)steps * sizeof(lk_real));
     out->min = lk_scratch_take(&s, (size_t)steps * sizeof(lk_real));
     return lk_scratch_size(&s);
 }
 
-static size_t LK_T(erosion_scratch_size)(int64_t spatial, int steps, int keep)
+static size_t LK_T(erosion_scratch_size)(int64_t spatial, int steps, int keep, int weighed)
 {
     LK_T(erosion_buffers) measure;
-    return LK_T(erosion_layout)(NULL, spatial, steps, keep, &measure);
+    return LK_T(erosion_layout)(NULL, spatial, steps, keep, weighed, &measure);
 }
 
 /* out = in convolved with the cross (face neighbours and centre) times
@@ -202,7 +206,8 @@ LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
     int64_t spatial = maps->spatial, c = task % maps->classes, n = task / maps->classes;
     int steps = run->steps, keep = maps->upstream != NULL;
     LK_T(erosion_buffers) b;
-    LK_T(erosion_layout)(run->scratch + (size_t)worker * run->scratch_size, spatial, steps, keep, &b);
+    LK_T(erosion_layout)(run->scratch + (size_t)worker * run->scratch_size, spatial, steps, keep,
+                         run->upstream_map, &b);
     const lk_real *restrict p = (const lk_real *)maps->prob + lk_probability_map_offset(maps, n, c);
     const int32_t *restrict label = maps->label + n * spatial;
     const lk_real weight = (lk_real)run->kernel_weight;
@@ -226,14 +231,26 @@ LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
     for (int64_t first = 0; first < spatial; first += LK_CHUNK) /* LK_CHUNK: a multiple of the lanes */
         lk_lanes_add(lanes, acc + first, (int)(lk_chunk_end(first / LK_CHUNK, spatial) - first));
     run->task_sum[task] = lk_lanes_total(lanes);
+    int64_t offset = lk_probability_map_offset(maps, n, c);
+    if (run->call->reduction == LK_REDUCTION_NONE) {
+        lk_real *restrict loss = (lk_real *)run->call->loss->data + offset;
+        for (int64_t s = 0; s < spatial; s++) loss[s] = acc[s];
+    }
     if (!keep) return;
-    lk_real *restrict grad = b.grad, *restrict work = b.work;
+    lk_real *restrict grad = b.grad, *restrict work = b.work, *restrict element_weight = b.weight;
     for (int64_t s = 0; s < spatial; s++) grad[s] = 0;
+    for (int64_t s = 0; run->upstream_map && s < spatial; s++)
+        element_weight[s] = (lk_real)lk_upstream(run->call, offset + s);
     const lk_real half = (lk_real)0.5;
     for (int k = steps - 1; k >= 0; k--) {
         const lk_real *restrict dilation = b.dilation + (size_t)k * (size_t)spatial;
-        const lk_real upstream = (lk_real)(run->upstream * run->step_weight[k]);
-        for (int64_t s = 0; s < spatial; s++) grad[s] += upstream;
+        if (run->upstream_map) {
+            const lk_real step_weight = (lk_real)run->step_weight[k];
+            for (int64_t s = 0; s < spatial; s++) grad[s] += element_weight[s] * step_weight;
+        } else {
+            const lk_real upstream = (lk_real)(run->upstream * run->step_weight[k]);
+            for (int64_t s = 0; s < spatial; s++) grad[s] += upstream;
+        }
         if (b.max[k] != b.min[k]) {
             for (int64_t s = 0; s < spatial; s++) work[s] = dilation[s] >= half ? dilation[s] - half : 0;
             LK_T(normalization_backward)(work, grad, spatial, b.max[k], b.min[k]);
@@ -241,7 +258,7 @@ LK_HOT static void LK_T(erosion_task)(void *arg, int64_t task, int worker)
         for (int64_t s = 0; s < spatial; s++) work[s] = dilation[s] >= half ? grad[s] : 0;
         LK_T(cross_stencil)(work, grad, maps->depth, maps->height, maps->width, weight);
     }
-    lk_real *restrict out = (lk_real *)maps->upstream + lk_probability_map_offset(maps, n, c);
+    lk_real *restrict out = (lk_real *)maps->upstream + offset;
     for (int64_t s = 0; s < spatial; s++) out[s] = 2 * (p[s] - (label[s] == c ? 1 : 0)) * grad[s];
 }
 
@@ -264,13 +281,16 @@ static lk_status erosion_compute(const lk_call *call)
     double alpha = lk_param_float(call->params, P_ALPHA);
     int64_t tasks = call->batch * call->classes;
     double elements = (double)tasks * (double)call->spatial;
-    run.upstream = call->reduction == LK_REDUCTION_MEAN ? 1 / elements : 1;
+    double scale = call->reduction == LK_REDUCTION_MEAN ? 1 / elements : 1;
+    run.upstream = scale * (call->reduction == LK_REDUCTION_NONE ? 1 : lk_upstream(call, 0));
+    run.upstream_map = call->reduction == LK_REDUCTION_NONE && call->upstream;
     lk_status status = lk_probability_maps_prepare(&run.maps, call, lk_param_choice(call->params, P_ACTIVATION));
     if (status != LK_OK) return status;
     run.kernel_weight = run.maps.volume ? 1.0 / 7.0 : 0.2;
     int keep = run.maps.upstream != NULL;
-    run.scratch_size = input->dtype == LK_F32 ? erosion_scratch_size_f32(call->spatial, run.steps, keep)
-                                              : erosion_scratch_size_f64(call->spatial, run.steps, keep);
+    run.scratch_size = input->dtype == LK_F32
+                           ? erosion_scratch_size_f32(call->spatial, run.steps, keep, run.upstream_map)
+                           : erosion_scratch_size_f64(call->spatial, run.steps, keep, run.upstream_map);
     run.scratch = malloc(run.scratch_size * (size_t)lk_context_threads(call->ctx));
     run.task_sum = malloc((size_t)tasks * sizeof(double));
     run.step_weight = malloc((size_t)run.steps * sizeof(double));
@@ -283,7 +303,7 @@ static lk_status erosion_compute(const lk_call *call)
     double total = 0;
     for (int64_t task = 0; status == LK_OK && task < tasks; task++) total += run.task_sum[task];
     if (status == LK_OK) lk_probability_maps_backward(&run.maps);
-    if (status == LK_OK) status = lk_finish_loss(call, total, run.upstream);
+    if (status == LK_OK) status = lk_finish_loss(call, total, scale);
     lk_probability_maps_free(&run.maps);
     free(run.scratch);
     free(run.task_sum);
@@ -301,9 +321,10 @@ static const lk_param_info erosion_params[P_COUNT] = {
     [P_ALPHA] = {"alpha", LK_PARAM_FLOAT, "2", -16, 16, 0, NULL,
                  "the exponent of erosion k's weight k^alpha (kornia's alpha)"},
     [P_K] = {"k", LK_PARAM_INT, "10", 1, 1000, 0, NULL, "the number of erosions (kornia's k)"},
-    [P_REDUCTION] = {"reduction", LK_PARAM_CHOICE, "mean", 0, 0, 0, "mean|sum",
-                     "mean: over (N, C, pixels), as kornia; sum: the sum (kornia's none map is "
-                     "not offered: its elements are coupled across pixels)"},
+    [P_REDUCTION] = {"reduction", LK_PARAM_CHOICE, "mean", 0, 0, 0, "mean|sum|none",
+                     "mean: over (N, C, pixels), as kornia; sum: the sum; none: the map "
+                     "sum_k k^alpha b_k, shaped like input (kornia's (C, N, 1, *spatial) "
+                     "transposed)"},
     [P_ACTIVATION] = LK_PARAM_MAPS_ACTIVATION(
         "none", "none: input holds probabilities, used as given (kornia); softmax: logits, softmax "
                 "over the classes; sigmoid: logits, a sigmoid per class"),
@@ -315,6 +336,8 @@ static const char *const erosion_examples[] = {
     "alpha=0.5,k=4,activation=softmax",
     "k=1",
     "activation=sigmoid,k=2,reduction=sum",
+    "k=3,reduction=none",
+    "activation=softmax,k=2,reduction=none",
     NULL,
 };
 
@@ -329,12 +352,15 @@ const lk_loss_desc lk_loss_hausdorff_erosion = {
                  "Segmentation with Convolutional Neural Networks, IEEE TMI 2020",
     .notes = "kornia's defaults and math, 2-D (3x3 cross x 0.2) and 3-D (7-point stencil x 1/7); "
              "kernel weights exact (kornia's are float32-rounded). Gradient as torch's autograd "
-             "through kornia: ties of max/min share it evenly. No reduction none (its map is "
-             "coupled across pixels). Default activation none (kornia applies none).",
+             "through kornia: ties of max/min share it evenly. reduction none: the map, shaped "
+             "like input (kornia's is (C, N, 1, *spatial)); its elements are coupled across "
+             "pixels, so bindings weigh it through lk_loss_compute_upstream. Default activation "
+             "none (kornia applies none).",
     LK_DESC_INPUTS(erosion_inputs),
     LK_DESC_PARAMS(erosion_params),
     .examples = erosion_examples,
-    .output = LK_OUTPUT_SCALAR,
+    .output = LK_OUTPUT_PER_ELEMENT,
+    .takes_upstream = 1,
     .check = erosion_check,
     .compute = erosion_compute,
 };

@@ -119,6 +119,41 @@ static lk_status check_row_target(const char *name, const lk_tensor *target, con
     return shape_error(name, target, expected);
 }
 
+/* The first dim of the nearest weight input before slot i (the layer that
+ * slot i continues), or -1 if there is none. */
+static int64_t previous_layer_rows(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
+{
+    while (i-- > 0)
+        if (desc->inputs[i].shape == LK_SHAPE_TILE_PAIR_WEIGHT || desc->inputs[i].shape == LK_SHAPE_LAYER_WEIGHT)
+            return inputs[i].shape[0];
+    return -1;
+}
+
+/* The weights and biases of a dense network's layers (see lk_shape_rule). */
+static lk_status check_layer(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
+{
+    const lk_input_info *info = &desc->inputs[i];
+    const lk_tensor *t = &inputs[i];
+    char expected[LK_SHAPE_TEXT * 2];
+    if (info->shape == LK_SHAPE_TILE_PAIR_WEIGHT) {
+        int64_t side = t->ndim == 2 ? (int64_t)floor(sqrt((double)t->shape[1] / 2) + 0.5) : 0;
+        if (t->ndim == 2 && 2 * side * side == t->shape[1]) return LK_OK;
+        return shape_error(info->name, t, "(H, 2 T T): a dense layer's weight over two flattened T x T tiles");
+    }
+    int64_t rows = previous_layer_rows(desc, inputs, i);
+    if (rows < 0)
+        return lk_fail(LK_EINVAL, "loss '%s': input '%s' follows no weight input", desc->name, info->name);
+    if (info->shape == LK_SHAPE_LAYER_WEIGHT && t->ndim == 2 && t->shape[1] == rows) return LK_OK;
+    if (info->shape == LK_SHAPE_LAYER_BIAS && t->ndim == 1 && t->shape[0] == rows) return LK_OK;
+    if (info->shape == LK_SHAPE_LAYER_WEIGHT)
+        snprintf(expected, sizeof expected, "(H_out, %lld): a dense layer's weight reading the %lld outputs "
+                 "of the layer before", (long long)rows, (long long)rows);
+    else
+        snprintf(expected, sizeof expected, "(%lld,): the bias of the layer before, which has %lld outputs",
+                 (long long)rows, (long long)rows);
+    return shape_error(info->name, t, expected);
+}
+
 /* A classifier's weight (K, D) over the features (N, D, *spatial) of input 0. */
 static lk_status check_classifier_weight(const char *name, const lk_tensor *weight,
                                          const lk_tensor *features)
@@ -195,6 +230,9 @@ static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, 
         return LK_OK;
     case LK_SHAPE_KEYS: return check_keys(info->name, t, &inputs[0]);
     case LK_SHAPE_ROW_TARGET: return check_row_target(info->name, t, &inputs[0]);
+    case LK_SHAPE_TILE_PAIR_WEIGHT:
+    case LK_SHAPE_LAYER_WEIGHT:
+    case LK_SHAPE_LAYER_BIAS: return check_layer(desc, inputs, i);
     case LK_SHAPE_CLASSIFIER_WEIGHT: return check_classifier_weight(info->name, t, &inputs[0]);
     case LK_SHAPE_CLASSIFIER_BIAS: return check_classifier_bias(desc, info->name, t, inputs, i);
     }
@@ -218,8 +256,8 @@ static void output_shape(const lk_call *call, lk_tensor *out)
         out->shape[0] = call->batch;
         return;
     }
-    if (call->desc->output == LK_OUTPUT_PER_ANCHOR) {
-        call->desc->anchor_shape(call, out);
+    if (call->desc->output == LK_OUTPUT_PER_ANCHOR || call->desc->output == LK_OUTPUT_PER_CLASS) {
+        call->desc->none_shape(call, out);
         return;
     }
     if (call->desc->output == LK_OUTPUT_PER_ELEMENT) {
@@ -342,21 +380,73 @@ static lk_status check_outputs(const lk_call *call, const lk_tensor *loss, const
     return status;
 }
 
-lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *params,
-                          const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
-                          const lk_tensor *grads, lk_context *ctx)
+/* The upstream tensor of lk_loss_compute_upstream: the loss tensor's shape,
+ * a float dtype, finite values, no overlap with a gradient. */
+static lk_status check_upstream(const lk_call *call, const lk_tensor *loss, const lk_tensor *grads,
+                                const lk_tensor *upstream)
+{
+    const lk_loss_desc *desc = call->desc;
+    if (!desc->takes_upstream)
+        return lk_fail(LK_EINVAL, "loss '%s' does not take an upstream gradient (lk_loss_takes_upstream "
+                                  "is 0): call lk_loss_compute and weigh its gradients", desc->name);
+    lk_status status = lk_check_tensor_header("upstream gradient", "upstream", upstream);
+    if (status != LK_OK) return status;
+    if (!lk_dtype_is_float(upstream->dtype))
+        return lk_fail(LK_EDTYPE, "upstream must be float32 or float64; got %s", lk_dtype_name(upstream->dtype));
+    if (!lk_same_shape(upstream, loss)) {
+        char want[LK_SHAPE_TEXT], got[LK_SHAPE_TEXT];
+        return lk_fail(LK_ESHAPE, "upstream must have the shape of output 'loss', %s; got %s",
+                       lk_format_shape(loss, want, sizeof want), lk_format_shape(upstream, got, sizeof got));
+    }
+    int64_t bad = lk_find_nonfinite(upstream);
+    if (bad >= 0) {
+        char where[LK_INDEX_TEXT];
+        return lk_fail(LK_EVALUE, "upstream%s = %g: it must be finite",
+                       lk_format_index(upstream, bad, where, sizeof where), lk_read_real(upstream, bad));
+    }
+    for (size_t i = 0; grads && i < desc->n_inputs; i++)
+        if (grads[i].data && lk_tensors_overlap(&grads[i], upstream))
+            return lk_fail(LK_EINVAL, "grads[%zu] overlaps upstream", i);
+    return LK_OK;
+}
+
+static lk_status compute_call(const lk_loss_desc *desc, const lk_params *params, const lk_tensor *inputs,
+                              size_t n_inputs, const lk_tensor *loss, const lk_tensor *grads,
+                              const lk_tensor *upstream, lk_context *ctx)
 {
     lk_call call;
     lk_status status = lk_prepare_call(desc, params, inputs, n_inputs, &call);
     if (status == LK_OK) status = check_outputs(&call, loss, grads);
+    if (status == LK_OK && upstream) status = check_upstream(&call, loss, grads, upstream);
     if (status == LK_OK) status = check_geometry(&call);
     if (status != LK_OK) return status;
     lk_tensor no_grads[LK_MAX_INPUTS];
     memset(no_grads, 0, sizeof no_grads);
     call.loss = loss;
     call.grads = grads ? grads : no_grads;
+    call.upstream = upstream;
     call.ctx = ctx ? ctx : lk_default_context();
     return desc->compute(&call);
+}
+
+lk_status lk_loss_compute(const lk_loss_desc *desc, const lk_params *params,
+                          const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
+                          const lk_tensor *grads, lk_context *ctx)
+{
+    return compute_call(desc, params, inputs, n_inputs, loss, grads, NULL, ctx);
+}
+
+lk_status lk_loss_compute_upstream(const lk_loss_desc *desc, const lk_params *params,
+                                   const lk_tensor *inputs, size_t n_inputs, const lk_tensor *loss,
+                                   const lk_tensor *grads, const lk_tensor *upstream, lk_context *ctx)
+{
+    if (!upstream) return lk_fail(LK_EINVAL, "upstream is NULL (use lk_loss_compute for weights of 1)");
+    return compute_call(desc, params, inputs, n_inputs, loss, grads, upstream, ctx);
+}
+
+int lk_loss_takes_upstream(const lk_loss_desc *desc)
+{
+    return desc && desc->takes_upstream;
 }
 
 lk_status lk_compute(const char *name, const char *spec, const lk_tensor *inputs, size_t n_inputs,

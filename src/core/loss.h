@@ -28,7 +28,9 @@ typedef enum lk_output_rule {
     LK_OUTPUT_SCALAR = 2,      /* always a scalar: the loss has no "none" */
     LK_OUTPUT_REGION = 3,      /* per term of a region loss (core/region.h) */
     LK_OUTPUT_PER_ITEM = 4,    /* (N,): one value per batch item (call->batch) */
-    LK_OUTPUT_PER_ANCHOR = 5   /* per anchor of a contrastive loss: the desc's anchor_shape */
+    LK_OUTPUT_PER_ANCHOR = 5,  /* per anchor of a contrastive loss (per tile of inverse_form):
+                                  values that each read many inputs; the desc's none_shape */
+    LK_OUTPUT_PER_CLASS = 6    /* per (image, class) term, or per class: the desc's none_shape */
 } lk_output_rule;
 
 struct lk_region_ops; /* core/region.h: losses built on per-class sums */
@@ -48,6 +50,11 @@ typedef struct lk_call {
     int64_t classes; /* C of input 0 (1 for a 1-D input) */
     int64_t spatial; /* product of input 0's dims after the class axis; T of a sequence */
     int reduction;   /* LK_REDUCTION_*, or LK_REDUCTION_MEAN if the loss has none */
+    /* lk_loss_compute_upstream: the weights of the loss tensor's elements in
+     * the differentiated sum (validated: the loss tensor's shape, finite);
+     * NULL: all ones. Read with lk_upstream(); only losses with
+     * takes_upstream get one. */
+    const lk_tensor *upstream;
 } lk_call;
 
 /* A check validates the parameters against the call's geometry (desc,
@@ -72,8 +79,12 @@ struct lk_loss_desc {
     lk_check_fn check;     /* optional: loss-specific validation before compute */
     lk_compute_fn compute; /* the loss and, where grads[i].data != NULL, its gradients */
     const struct lk_region_ops *region; /* region losses (stats API), else NULL */
-    /* LK_OUTPUT_PER_ANCHOR: sets out->ndim and out->shape for reduction none */
-    void (*anchor_shape)(const lk_call *call, lk_tensor *out);
+    /* LK_OUTPUT_PER_ANCHOR, LK_OUTPUT_PER_CLASS: sets out->ndim and
+     * out->shape for reduction none */
+    void (*none_shape)(const lk_call *call, lk_tensor *out);
+    /* 1: compute weighs its gradient by call->upstream (lk_loss_compute_upstream),
+     * for losses whose elements of the loss tensor are coupled across inputs */
+    int takes_upstream;
 };
 
 #define LK_COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
@@ -91,6 +102,13 @@ struct lk_loss_desc {
 #define LK_INPUT_LABELS                                                                    \
     {"target", "class indices (N, *spatial) or (N, 1, *spatial)", LK_DTYPES_LABEL,         \
      LK_SHAPE_CLASS_TARGET, LK_DOMAIN_CLASS_TARGET, 0}
+
+/* The weight of element `index` of the loss tensor in the differentiated sum
+ * (1 without an upstream tensor; for mean and sum, the one upstream value). */
+static inline double lk_upstream(const lk_call *call, int64_t index)
+{
+    return call->upstream ? lk_read_real(call->upstream, call->upstream->ndim ? index : 0) : 1.0;
+}
 
 /* Typed data pointers of a call's tensors. */
 static inline void *lk_grad_data(const lk_call *call, size_t input)

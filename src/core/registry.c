@@ -176,6 +176,7 @@ static const char *shape_rule_name(lk_shape_rule rule)
                                         "any",             "scalar",       "sequence_scores",
                                         "per_item",        "label_sequences", "embeddings",
                                         "views",           "keys",         "row_target",
+                                        "tile_pair_weight", "layer_weight", "layer_bias",
                                         "classifier_weight", "classifier_bias"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
@@ -195,6 +196,9 @@ const char *lk_shape_rule_text(lk_shape_rule rule)
     case LK_SHAPE_VIEWS: return "(N, V, D)";
     case LK_SHAPE_KEYS: return "(M, D) or (N, M, D)";
     case LK_SHAPE_ROW_TARGET: return "labels (N,) or mask (N, N)";
+    case LK_SHAPE_TILE_PAIR_WEIGHT: return "(H, 2 T T)";
+    case LK_SHAPE_LAYER_WEIGHT: return "(H_out, H_in)";
+    case LK_SHAPE_LAYER_BIAS: return "(H,)";
     case LK_SHAPE_CLASSIFIER_WEIGHT: return "(K, D)";
     case LK_SHAPE_CLASSIFIER_BIAS: return "(K,)";
     }
@@ -213,7 +217,7 @@ static const char *domain_name(lk_value_domain domain)
 static const char *output_rule_name(lk_output_rule rule)
 {
     static const char *const names[] = {"per_pixel", "per_element", "scalar", "per_term",
-                                        "per_item",  "per_anchor"};
+                                        "per_item",  "per_anchor", "per_class"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 
@@ -298,6 +302,8 @@ static void append_loss(text *out, const lk_loss_desc *desc)
     append_string(out, desc->notes);
     append_key(out, "output", 0);
     append_string(out, output_rule_name(desc->output));
+    append_key(out, "upstream", 0);
+    append_raw(out, desc->takes_upstream ? "true" : "false");
     append_key(out, "stats", 0);
     if (!desc->region)
         append_raw(out, "null");

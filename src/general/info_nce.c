@@ -281,7 +281,7 @@ static lk_status nce_compute(const lk_call *call, int in_batch)
             logits_f64(call, &rows, in_batch, paired, n, m, d, inverse_t);
         double scale = call->reduction == LK_REDUCTION_MEAN ? 1 / (double)n : 1;
         lk_softmax_rows softmax = {rows.logits, n, cols, cols, 0, 0, in_batch ? 1 : 0, NULL, NULL, 1, scale,
-                                   rows.row_loss};
+                                   rows.row_loss, call};
         status = lk_softmax_rows_run(call->ctx, query->dtype, &softmax);
         if (status == LK_OK) status = lk_finish_loss(call, lk_store_row_losses(call, rows.row_loss, n), scale);
     }
@@ -396,7 +396,8 @@ const lk_loss_desc lk_loss_info_nce = {
     .output = LK_OUTPUT_PER_ANCHOR,
     .check = info_nce_check,
     .compute = info_nce_compute,
-    .anchor_shape = per_query,
+    .takes_upstream = 1,
+    .none_shape = per_query,
 };
 
 const lk_loss_desc lk_loss_info_nce_in_batch = {
@@ -414,7 +415,8 @@ const lk_loss_desc lk_loss_info_nce_in_batch = {
     .examples = info_nce_in_batch_examples,
     .output = LK_OUTPUT_PER_ANCHOR,
     .compute = info_nce_in_batch_compute,
-    .anchor_shape = per_query,
+    .takes_upstream = 1,
+    .none_shape = per_query,
 };
 
 #endif

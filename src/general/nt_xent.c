@@ -89,7 +89,7 @@ static lk_status nt_xent_compute(const lk_call *call)
         else
             nt_xent_logits_f64(call, (const double *)z, rows, d, inverse_t, logits);
         double scale = call->reduction == LK_REDUCTION_MEAN ? 1 / (double)rows : 1;
-        lk_softmax_rows softmax = {logits, rows, rows, rows, 1, n, 1, NULL, NULL, 1, scale, row_loss};
+        lk_softmax_rows softmax = {logits, rows, rows, rows, 1, n, 1, NULL, NULL, 1, scale, row_loss, call};
         status = lk_softmax_rows_run(call->ctx, dtype, &softmax);
         if (status == LK_OK) status = lk_finish_loss(call, lk_store_row_losses(call, row_loss, rows), scale);
     }
@@ -156,7 +156,8 @@ const lk_loss_desc lk_loss_nt_xent = {
     .examples = nt_xent_examples,
     .output = LK_OUTPUT_PER_ANCHOR,
     .compute = nt_xent_compute,
-    .anchor_shape = per_anchor,
+    .takes_upstream = 1,
+    .none_shape = per_anchor,
 };
 
 #endif

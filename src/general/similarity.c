@@ -6,10 +6,12 @@
  * GEMM_TILE_ROWS rows by one cache line of columns, is a block of
  * accumulators that the innermost loop updates with one row of b, a vector
  * multiply and add per register: it stays in registers along k. A task
- * takes GEMM_TASK_ROWS rows of c and walks the column tiles in its outer
- * loop; for each, it packs GEMM_DEPTH rows of the tile's strip of b at a
- * time into a contiguous 16 KiB block (b's rows may lie 4 KiB apart, in one
- * set of the L1 cache) that all its row tiles then read from L1. Either
+ * takes a block of c, GEMM_TASK_ROWS rows by GEMM_TASK_COLS columns (a
+ * short matrix still makes tasks for every thread), and walks the k blocks
+ * in its outer loop; for each, it packs GEMM_DEPTH rows of each column
+ * tile's strip of b into a contiguous 16 KiB block (b's rows may lie 4 KiB
+ * apart, in one set of the L1 cache) that all its row tiles then read from
+ * L1. Either
  * operand may be transposed (lk_matrix): the similarity a b^T packs b's rows
  * as columns, G^T a reads G by columns; nothing is copied. Each element is the products
  * a[i][p] b[p][j] added in increasing p from 0 (kept in the element type
@@ -39,6 +41,7 @@
 #define WIDE_HOT LK_HOT
 #endif
 #define GEMM_TASK_ROWS 64
+#define GEMM_TASK_COLS 64 /* a multiple of every dtype's TILE_COLS */
 #define GEMM_DEPTH 256 /* rows of b per packed block */
 #define NORMALIZE_TASK_ROWS 64
 #define SOFTMAX_TASK_ROWS 8
@@ -155,9 +158,12 @@ static inline void LK_T(gemm_edge)(const lk_real *restrict a, int64_t row, int64
     }
 }
 
-/* c's rows of the task, one column tile after the other: the tile's
- * accumulators (all the task's rows) go through the k blocks, each block of
- * b packed once and used by every row tile from L1. */
+/* The task's block of c, GEMM_TASK_ROWS rows by GEMM_TASK_COLS columns: k
+ * blocks in the outer loop, so that the block's rows of a (task rows x
+ * GEMM_DEPTH) stay in L1 while each column tile's strip of b is packed and
+ * used by every row tile, all the block's accumulators in acc. A short and
+ * deep product (a network's first layer: tens of rows, 1e5 deep) then reads
+ * a from memory once per column block and b once. */
 WIDE_HOT static void LK_T(gemm_task)(void *arg, int64_t task, int worker)
 {
     (void)worker;
@@ -166,41 +172,47 @@ WIDE_HOT static void LK_T(gemm_task)(void *arg, int64_t task, int worker)
     int64_t row = job->a.transposed ? 1 : job->a.ld, col = job->a.transposed ? job->a.ld : 1;
     lk_real *c = job->c;
     const lk_real alpha = (lk_real)job->alpha;
-    lk_real strip[GEMM_DEPTH * TILE_COLS], acc[GEMM_TASK_ROWS * TILE_COLS];
-    int64_t first, last;
-    lk_task_rows(task, GEMM_TASK_ROWS, job->m, &first, &last);
-    for (int64_t j0 = job->upper ? first / TILE_COLS * TILE_COLS : 0; j0 < job->n; j0 += TILE_COLS) {
-        int cols = (int)(job->n - j0 < TILE_COLS ? job->n - j0 : TILE_COLS);
-        for (int j = 0; j < GEMM_TASK_ROWS * TILE_COLS; j++) acc[j] = 0;
-        for (int64_t k0 = 0; k0 < job->k; k0 += GEMM_DEPTH) {
-            int64_t k1 = k0 + GEMM_DEPTH < job->k ? k0 + GEMM_DEPTH : job->k;
+    lk_real strip[GEMM_DEPTH * TILE_COLS], acc[GEMM_TASK_ROWS * GEMM_TASK_COLS];
+    int64_t first, last, column_blocks = task_count(job->n, GEMM_TASK_COLS);
+    lk_task_rows(task / column_blocks, GEMM_TASK_ROWS, job->m, &first, &last);
+    int64_t j_first = task % column_blocks * GEMM_TASK_COLS;
+    int64_t j_last = j_first + GEMM_TASK_COLS < job->n ? j_first + GEMM_TASK_COLS : job->n;
+    if (job->upper && first / TILE_COLS * TILE_COLS > j_first) j_first = first / TILE_COLS * TILE_COLS;
+    if (j_first >= j_last) return;
+    for (int j = 0; j < GEMM_TASK_ROWS * GEMM_TASK_COLS; j++) acc[j] = 0;
+    for (int64_t k0 = 0; k0 < job->k; k0 += GEMM_DEPTH) {
+        int64_t k1 = k0 + GEMM_DEPTH < job->k ? k0 + GEMM_DEPTH : job->k;
+        for (int64_t j0 = j_first; j0 < j_last; j0 += TILE_COLS) {
+            int cols = (int)(j_last - j0 < TILE_COLS ? j_last - j0 : TILE_COLS);
             LK_T(pack_strip)(job->b, k0, k1, j0, cols, strip);
             for (int64_t i0 = first; i0 < last; i0 += GEMM_TILE_ROWS) {
                 const lk_real *ai = a + i0 * row + k0 * col;
-                lk_real *tile = acc + (i0 - first) * TILE_COLS;
+                lk_real *tile = acc + ((j0 - j_first) / TILE_COLS * GEMM_TASK_ROWS + (i0 - first)) * TILE_COLS;
                 if (last - i0 >= GEMM_TILE_ROWS)
                     LK_T(gemm_tile)(ai, row, col, strip, k1 - k0, tile);
                 else
                     LK_T(gemm_edge)(ai, row, col, strip, k1 - k0, (int)(last - i0), tile);
             }
         }
-        for (int64_t i = first; i < last; i++) {
+    }
+    for (int64_t i = first; i < last; i++)
+        for (int64_t j0 = j_first; j0 < j_last; j0 += TILE_COLS) {
+            int cols = (int)(j_last - j0 < TILE_COLS ? j_last - j0 : TILE_COLS);
             lk_real *restrict ci = c + i * job->ldc + j0;
-            const lk_real *restrict ai = acc + (i - first) * TILE_COLS;
+            const lk_real *restrict ai = acc + ((j0 - j_first) / TILE_COLS * GEMM_TASK_ROWS + (i - first)) * TILE_COLS;
             if (job->accumulate)
                 for (int j = 0; j < cols; j++) ci[j] += alpha * ai[j];
             else
                 for (int j = 0; j < cols; j++) ci[j] = alpha * ai[j];
         }
-    }
 }
 
 void LK_T(lk_gemm)(lk_context *ctx, lk_matrix a, lk_matrix b, lk_real *c, int64_t ldc, int64_t m, int64_t k,
                    int64_t n, lk_real alpha, int accumulate)
 {
     gemm_job job = {a, b, c, ldc, m, k, n, alpha, accumulate, 0};
-    lk_parallel_for_items(ctx, task_count(m, GEMM_TASK_ROWS), m * n * (k > 0 ? k : 1) / 8,
-                          LK_T(gemm_task), &job);
+    lk_parallel_for_items(ctx, task_count(m, GEMM_TASK_ROWS) * task_count(n, GEMM_TASK_COLS),
+                          m * n * (k > 0 ? k : 1) / 8, LK_T(gemm_task), &job);
 }
 
 /* Over pairs of blocks (I <= J), through a transposed copy of the block
@@ -232,7 +244,8 @@ void LK_T(lk_gram)(lk_context *ctx, const lk_real *a, int64_t lda, lk_real *c, i
                    lk_real alpha)
 {
     gemm_job job = {lk_plain(a, lda), lk_transposed(a, lda), c, ldc, n, k, n, alpha, 0, 1};
-    lk_parallel_for_items(ctx, task_count(n, GEMM_TASK_ROWS), n * n * (k > 0 ? k : 1) / 16,
+    lk_parallel_for_items(ctx, task_count(n, GEMM_TASK_ROWS) * task_count(n, GEMM_TASK_COLS),
+                          n * n * (k > 0 ? k : 1) / 16,
                           LK_T(gemm_task), &job);
     LK_T(fold_blocks)(c, n, ldc, 0);
 }
@@ -374,8 +387,9 @@ static void LK_T(softmax_task)(void *arg, int64_t task, int worker)
         lk_real *row = (lk_real *)rows->logits + i * rows->ld;
         if (weights) rows->weights(rows->weights_arg, i, weights);
         int64_t positive = (rows->positive_first + i * rows->positive_step) % rows->len;
+        double scale = rows->scale * (rows->call ? lk_upstream(rows->call, i) : 1.0);
         rows->row_loss[i] = LK_T(softmax_row)(row, rows->len, rows->exclude_self ? i : -1, weights,
-                                              positive, rows->coefficient, rows->scale);
+                                              positive, rows->coefficient, scale);
     }
 }
 

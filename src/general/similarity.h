@@ -128,6 +128,9 @@ typedef struct lk_softmax_rows {
     const void *weights_arg;
     double coefficient, scale;
     double *row_loss; /* [rows] out: loss_i */
+    /* row i's gradient is also weighed by lk_upstream(call, i), the weight of
+     * element i of the loss tensor (NULL: 1) */
+    const lk_call *call;
 } lk_softmax_rows;
 
 /* Runs the rows over ctx's threads; returns LK_ENOMEM (reported) or LK_OK. */

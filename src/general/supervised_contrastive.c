@@ -170,7 +170,8 @@ static lk_status supcon_compute(const lk_call *call)
         double scale = call->reduction == LK_REDUCTION_MEAN ? 1 / (double)anchors : 1;
         lk_softmax_rows softmax = {logits, anchors, rows, rows, 1, 0, 0,
                                    dtype == LK_F32 ? supcon_row_weights_f32 : supcon_row_weights_f64, &w,
-                                   t / lk_param_float(call->params, P_BASE_TEMPERATURE), scale, row_loss};
+                                   t / lk_param_float(call->params, P_BASE_TEMPERATURE), scale, row_loss,
+                                   call};
         status = lk_softmax_rows_run(call->ctx, dtype, &softmax);
         if (status == LK_OK) status = lk_finish_loss(call, lk_store_row_losses(call, row_loss, anchors), scale);
     }
@@ -254,7 +255,8 @@ const lk_loss_desc lk_loss_supervised_contrastive = {
     .examples = supcon_examples,
     .output = LK_OUTPUT_PER_ANCHOR,
     .compute = supcon_compute,
-    .anchor_shape = per_anchor,
+    .takes_upstream = 1,
+    .none_shape = per_anchor,
 };
 
 #endif

@@ -313,6 +313,42 @@ static void fill_row_target(lk_case *c, lk_tensor *t, const lk_case_options *opt
     }
 }
 
+/* ------------------------------------------------------------ network layers (InverseForm) */
+
+/* The first dim of the nearest weight input before slot, or 0. */
+static int64_t previous_layer_rows(const lk_case *c, size_t slot)
+{
+    while (slot-- > 0) {
+        lk_shape_rule rule = lk_loss_input(c->desc, slot)->shape;
+        if (rule == LK_SHAPE_TILE_PAIR_WEIGHT || rule == LK_SHAPE_LAYER_WEIGHT) return c->inputs[slot].shape[0];
+    }
+    return 0;
+}
+
+/* A small dense network in the prediction's dtype: the first layer reads
+ * two 4 x 4 tiles (32 values) into 12 units, each later layer halves the
+ * width (12, 6, 3), weights and biases uniform in [-1, 1]. */
+static void make_layer(lk_case *c, size_t slot, const lk_case_options *options, lk_rng *rng)
+{
+    lk_shape_rule rule = lk_loss_input(c->desc, slot)->shape;
+    lk_tensor *t = &c->inputs[slot];
+    int64_t rows = previous_layer_rows(c, slot);
+    memset(t, 0, sizeof *t);
+    t->dtype = options->dtype;
+    t->ndim = rule == LK_SHAPE_LAYER_BIAS ? 1 : 2;
+    if (rule == LK_SHAPE_TILE_PAIR_WEIGHT) {
+        t->shape[0] = 12;
+        t->shape[1] = 2 * 4 * 4;
+    } else if (rule == LK_SHAPE_LAYER_WEIGHT) {
+        t->shape[0] = (rows + 1) / 2;
+        t->shape[1] = rows;
+    } else {
+        t->shape[0] = rows;
+    }
+    allocate(t);
+    for (int64_t i = 0; i < lk_tensor_numel(t); i++) lk_tensor_set(t, i, lk_rng_uniform(rng) * 2 - 1);
+}
+
 /* A classifier over the features (N, D, *spatial) of input 0: weight (K, D)
  * or bias (K,) with K = D, so that the labels the sweep draws in [0, D) are
  * its classes; entries in [-1, 1], in the prediction's dtype. */
@@ -341,6 +377,11 @@ static int make_target(lk_case *c, size_t slot, const lk_case_options *options, 
         t->dtype = options->dtype;
         allocate(t);
         lk_tensor_set(t, 0, lk_rng_uniform(rng) * 3 - 1);
+        return 1;
+    }
+    if (info->shape == LK_SHAPE_TILE_PAIR_WEIGHT || info->shape == LK_SHAPE_LAYER_WEIGHT ||
+        info->shape == LK_SHAPE_LAYER_BIAS) {
+        make_layer(c, slot, options, rng);
         return 1;
     }
     if (info->shape == LK_SHAPE_CLASSIFIER_WEIGHT || info->shape == LK_SHAPE_CLASSIFIER_BIAS) {
@@ -428,6 +469,7 @@ void lk_case_free(lk_case *c)
         free(c->grads[i].data);
     }
     free(c->loss.data);
+    free(c->upstream.data);
     lk_params_destroy(c->params);
     memset(c, 0, sizeof *c);
 }
@@ -449,19 +491,35 @@ lk_case lk_case_clone(const lk_case *c)
         copy_tensor(&copy.grads[i], &c->grads[i]);
     }
     copy_tensor(&copy.loss, &c->loss);
+    copy_tensor(&copy.upstream, &c->upstream);
     return copy;
 }
 
 lk_status lk_case_run(lk_case *c, lk_context *ctx, int with_grads)
 {
+    if (c->upstream.data)
+        return lk_loss_compute_upstream(c->desc, c->params, c->inputs, c->n_inputs, &c->loss,
+                                        with_grads ? c->grads : NULL, &c->upstream, ctx);
     return lk_loss_compute(c->desc, c->params, c->inputs, c->n_inputs, &c->loss,
                            with_grads ? c->grads : NULL, ctx);
+}
+
+void lk_case_weigh(lk_case *c, unsigned long long seed)
+{
+    lk_rng rng = {seed};
+    free(c->upstream.data);
+    c->upstream = c->loss;
+    c->upstream.dtype = LK_F64;
+    allocate(&c->upstream);
+    for (int64_t i = 0; i < lk_tensor_numel(&c->upstream); i++)
+        lk_tensor_set(&c->upstream, i, 3 * lk_rng_uniform(&rng) - 1);
 }
 
 double lk_case_total(const lk_case *c)
 {
     double total = 0;
-    for (int64_t i = 0; i < lk_tensor_numel(&c->loss); i++) total += lk_tensor_get(&c->loss, i);
+    for (int64_t i = 0; i < lk_tensor_numel(&c->loss); i++)
+        total += lk_tensor_get(&c->loss, i) * (c->upstream.data ? lk_tensor_get(&c->upstream, i) : 1);
     return total;
 }
 

@@ -28,6 +28,7 @@ typedef struct lk_case {
     lk_tensor inputs[8];
     lk_tensor loss;
     lk_tensor grads[8]; /* data NULL for inputs without gradient */
+    lk_tensor upstream; /* data NULL: lk_loss_compute; else lk_loss_compute_upstream */
 } lk_case;
 
 /* Builds a case; returns 0 when the options do not apply to this loss (e.g. a
@@ -39,7 +40,10 @@ lk_case lk_case_clone(const lk_case *c); /* deep copy of inputs and outputs */
 
 /* Runs the loss; with_grads 0 skips the gradients. */
 lk_status lk_case_run(lk_case *c, lk_context *ctx, int with_grads);
-/* The sum of the loss tensor's elements. */
+/* Gives the case an upstream tensor (float64, the loss's shape) of values in
+ * [-1, 2], for a loss that takes one. */
+void lk_case_weigh(lk_case *c, unsigned long long seed);
+/* The sum of the loss tensor's elements (weighed by the upstream tensor, if any). */
 double lk_case_total(const lk_case *c);
 
 double lk_tensor_get(const lk_tensor *t, int64_t i);

@@ -52,6 +52,8 @@ static void naive_gemm(int f32, lk_matrix a, lk_matrix b, void *c, int64_t ldc, 
 static const int64_t gemm_shapes[][3] = {
     /* m, k, n */
     {1, 1, 1}, {4, 8, 16}, {37, 19, 45}, {64, 128, 64}, {3, 600, 5}, {130, 7, 33}, {70, 300, 20},
+    /* several column blocks per row block: a short, deep product (a network layer) */
+    {5, 700, 200}, {70, 40, 131},
 };
 
 /* An operand over data for an (rows x cols) matrix, with a gap after each row. */

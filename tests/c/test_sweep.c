@@ -158,6 +158,20 @@ static void for_each_case(void (*fn)(lk_case *, const char *), lk_dtype dtype, i
     CHECK_MSG(cases > 0, "no case ran");
 }
 
+/* The losses that take an upstream gradient: that of sum(u * loss), for
+ * random weights u of either sign, by finite differences of that sum. */
+static void check_weighted_case(lk_case *c, const char *spec)
+{
+    if (!lk_loss_takes_upstream(c->desc)) return;
+    lk_case_weigh(c, 77 + (unsigned long long)lk_tensor_numel(&c->loss));
+    check_gradient_case(c, spec);
+}
+
+static void test_gradients_weighted_upstream(void)
+{
+    for_each_case(check_weighted_case, LK_F64, 0, 0, 0);
+}
+
 static void test_gradients_random(void)
 {
     for_each_case(check_gradient_case, LK_F64, 0, 0, 0);
@@ -306,6 +320,31 @@ static void check_fails(lk_case *c, lk_status expected, const char *name_in_mess
     if (name_in_message)
         CHECK_MSG(strstr(lk_last_error(), name_in_message) != NULL, "%s, %s: message '%s' lacks '%s'",
                   lk_loss_name(c->desc), what, lk_last_error(), name_in_message);
+}
+
+/* An upstream tensor: refused by a loss that takes none; of the wrong shape,
+ * dtype or with a NaN, refused with its name (and index). */
+static void bad_upstream(const lk_loss_desc *desc)
+{
+    lk_case c;
+    if (!default_case(desc, &c, LK_I64) && !default_case(desc, &c, LK_F32)) return;
+    lk_case_weigh(&c, 3);
+    if (!lk_loss_takes_upstream(desc)) {
+        check_fails(&c, LK_EINVAL, "upstream", "an upstream tensor");
+        lk_case_free(&c);
+        return;
+    }
+    CHECK_MSG(run_with(&c) == LK_OK, "%s with upstream: %s", lk_loss_name(desc), lk_last_error());
+    lk_tensor_set(&c.upstream, 0, NAN);
+    check_fails(&c, LK_EVALUE, "upstream", "a NaN upstream");
+    lk_tensor_set(&c.upstream, 0, 1);
+    c.upstream.dtype = LK_I64;
+    check_fails(&c, LK_EDTYPE, "upstream", "an integer upstream");
+    c.upstream.dtype = LK_F64;
+    c.upstream.ndim = c.loss.ndim + 1;
+    c.upstream.shape[c.loss.ndim] = 1;
+    check_fails(&c, LK_ESHAPE, "upstream", "an upstream of the wrong shape");
+    lk_case_free(&c);
 }
 
 static void bad_shapes(const lk_loss_desc *desc)
@@ -516,6 +555,7 @@ static void test_bad_input(void)
         bad_dtypes(desc);
         bad_values(desc);
         bad_parameters(desc);
+        bad_upstream(desc);
     }
 }
 
@@ -526,6 +566,7 @@ int main(int argc, char **argv)
         {"gradients_extreme_logits", test_gradients_extreme_logits},
         {"gradients_all_ignored", test_gradients_all_ignored},
         {"gradients_absent_classes", test_gradients_absent_classes},
+        {"gradients_weighted_upstream", test_gradients_weighted_upstream},
         {"float32_matches_float64", test_float32_matches_float64},
         {"threads_bit_identical", test_threads_bit_identical},
         {"bad_input", test_bad_input},

@@ -36,8 +36,13 @@ def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
     else:
         scores = (0.05 + 0.9 * torch.rand(shape, generator=generator, dtype=torch.float64)).to(dtype)
     inputs = [scores]
+    layer_rows = 0  # the first dim of the last weight input (a dense network's layers)
     for slot in slots[1:]:
-        if slot["shape"] == "keys":  # negatives: (M, D), or (N, 3, D) when paired
+        if slot["shape"] in ("tile_pair_weight", "layer_weight", "layer_bias"):
+            layer = network_layer(slot["shape"], layer_rows, dtype, generator)
+            layer_rows = layer.shape[0] if layer.dim() == 2 else layer_rows
+            inputs.append(layer)
+        elif slot["shape"] == "keys":  # negatives: (M, D), or (N, 3, D) when paired
             paired = "negative_mode" in loss.params and loss.get("negative_mode") == "paired"
             keys = (shape[0], 3, shape[-1]) if paired else (shape[0] // 2 + 2, shape[-1])
             inputs.append((torch.rand(keys, generator=generator, dtype=torch.float64) * 4 - 2).to(dtype))
@@ -64,6 +69,15 @@ def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
         else:
             inputs.append(torch.rand(shape, generator=generator, dtype=torch.float64).to(dtype))
     return inputs
+
+
+def network_layer(rule, rows, dtype, generator):
+    """A layer of a small dense network, as tests/c/cases.c makes it: the first
+    reads two 4 x 4 tiles into 12 units, each later one halves the width;
+    values uniform in [-1, 1]."""
+    shape = {"tile_pair_weight": (12, 2 * 4 * 4), "layer_weight": ((rows + 1) // 2, rows),
+             "layer_bias": (rows,)}[rule]
+    return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1).to(dtype)
 
 
 def sequence_inputs(entry, loss, shape, dtype, generator, target_kind):
@@ -116,7 +130,9 @@ GRADCHECK_STEP = {"rmi": 1e-4}
 # reach losses of ~1e2 here: their ~1e-14 rounding over a step of 1e-6 is
 # ~1e-8, gradcheck's atol. A step of 1e-5 (truncation ~1e-10 at these
 # curvatures) agrees with the analytic gradient with a margin.
-for _name in ("nt_xent", "supervised_contrastive"):
+# InverseForm with reduction=sum or none adds 108 tiles' norms to ~70: the
+# same rounding over a step of 1e-6 reaches ~1e-8; 1e-5 keeps it 10x below.
+for _name in ("nt_xent", "supervised_contrastive", "inverse_form"):
     GRADCHECK_STEP[_name] = 1e-5
 # RMI on the tiny images of the other losses pools down to 2 points in 4
 # dimensions: a degenerate covariance whose curvature defeats finite
@@ -148,13 +164,22 @@ def test_gradcheck_through_the_module(name, spec, generator):
 
             def loss_of(*args):
                 given = iter(args)
-                value = module(*[next(given) if d else t for t, d in zip(inputs, differentiable)])
-                # a contrastive loss's gradient is that of the anchors' sum (see losskit.torch)
-                return value.sum() if entry["output"] == "per_anchor" else value
+                return module(*[next(given) if d else t for t, d in zip(inputs, differentiable)])
 
             assert torch.autograd.gradcheck(loss_of, tuple(leaves), eps=GRADCHECK_STEP.get(name, 1e-6), atol=1e-8,
                                             rtol=1e-6)
     assert checked > 0
+
+
+def test_coupled_outputs_take_an_upstream_gradient():
+    """Losses whose reduction-none elements each read many inputs (per anchor,
+    per class term) must weigh their gradient in the library: the torch
+    binding only scales their stored gradient, or calls
+    lk_loss_compute_upstream."""
+    coupled = [entry for entry in losskit.losses() if entry["output"] in ("per_anchor", "per_class")]
+    assert len(coupled) >= 5
+    for entry in coupled:
+        assert entry["upstream"], entry["name"]
 
 
 def takes_shape(loss, inputs):
@@ -229,7 +254,9 @@ def test_generated_classes_follow_the_registry():
         cls = getattr(lkt, "".join(p.capitalize() for p in entry["name"].split("_")) + "Loss")
         assert issubclass(cls, torch.nn.Module) and cls.loss_name == entry["name"]
         signature = inspect.signature(cls)
-        assert list(signature.parameters) == [p["name"] for p in entry["params"]]
+        # a module holding part of its inputs (InverseFormLoss's network) takes them first
+        leading = list(getattr(cls, "leading_arguments", ()))
+        assert list(signature.parameters) == leading + [p["name"] for p in entry["params"]]
         assert entry["formula"] in cls.__doc__ and entry["reference"] in cls.__doc__
     signature = inspect.signature(lkt.CrossEntropyLoss)
     assert signature.parameters["ignore_index"].default == -100

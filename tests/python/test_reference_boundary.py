@@ -315,7 +315,7 @@ def hd_reference(x, target, alpha=2.0, include_background=False, activation="non
     running = running[:, (0 if include_background else 1):]
     dims = tuple(range(2, x.dim()))
     f = running.mean(dim=(0,) + dims) if batch else running.mean(dim=dims)
-    return f.mean() if reduction == "mean" else f.sum()
+    return {"mean": f.mean, "sum": f.sum, "none": lambda: f}[reduction]()
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 20, 18), (2, 3, 7, 8, 9)], ids=str)
@@ -353,6 +353,67 @@ def test_hausdorff_dt_matches_monai(options, generator):
     ours_softmax = lkt.HausdorffDtLoss(activation="softmax", **options)(x, labels)
     monai_softmax = HausdorffDTLoss(softmax=True, to_onehot_y=True, **options)(x, labels.unsqueeze(1))
     torch.testing.assert_close(ours_softmax, monai_softmax, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 14, 12), (2, 4, 5, 6, 7)], ids=str)
+@pytest.mark.parametrize(
+    "options",
+    [{"activation": "softmax"}, {"activation": "sigmoid", "include_background": True},
+     {"activation": "softmax", "batch": True}, {"activation": "softmax", "spacing": [1.5, 0.7, 1.1]}],
+    ids=str,
+)
+def test_hausdorff_dt_none_weighed_like_autograd(shape, options, generator):
+    """reduction none: the terms f, and the gradient of sum(w * f) for weights w
+    of either sign. Through a softmax every term of an image depends on all of
+    its classes, so the binding weighs the terms in the library
+    (lk_loss_compute_upstream), not afterwards."""
+    options = dict(options, reduction="none")
+    if "spacing" in options:
+        options["spacing"] = options["spacing"][: len(shape) - 2]
+    x = logits_like(shape, torch.float64, generator)
+    labels = blob_labels((shape[0],) + shape[2:], shape[1], generator)
+    ours_x = x.clone().requires_grad_(True)
+    ours = lkt.HausdorffDtLoss(**options)(ours_x, labels)
+    ref_x = x.clone().requires_grad_(True)
+    reference = hd_reference(ref_x, labels, **options)
+    assert ours.shape == reference.shape
+    assert_close(ours.detach(), reference.detach(), what=str(options))
+    weights = torch.rand(ours.shape, generator=generator, dtype=torch.float64) * 3 - 1
+    (ours * weights).sum().backward()
+    (reference * weights).sum().backward()
+    assert_close(ours_x.grad, ref_x.grad, what=f"weighed gradient {options}")
+    # a uniform incoming gradient takes the stored gradient, scaled
+    ours_x.grad = None
+    ref_x.grad = None
+    (lkt.HausdorffDtLoss(**options)(ours_x, labels) * 2.5).sum().backward()
+    (hd_reference(ref_x, labels, **options) * 2.5).sum().backward()
+    assert_close(ours_x.grad, ref_x.grad, what=f"uniform gradient {options}")
+
+
+@pytest.mark.parametrize("options", [{}, {"include_background": True}, {"batch": True}], ids=str)
+def test_hausdorff_dt_none_matches_monai(options, generator):
+    from monai.losses import HausdorffDTLoss
+
+    x = logits_like((2, 3, 16, 18), torch.float64, generator)
+    labels = blob_labels((2, 16, 18), 3, generator)
+    ours = lkt.HausdorffDtLoss(activation="softmax", reduction="none", **options)(x, labels)
+    monai = HausdorffDTLoss(softmax=True, to_onehot_y=True, reduction="none", **options)(x, labels.unsqueeze(1))
+    # MONAI keeps singleton axes: (N, C, 1, 1), or (1, C, 1, 1) with batch
+    torch.testing.assert_close(ours, monai.reshape(ours.shape), rtol=1e-6, atol=1e-9)
+
+
+def test_hausdorff_dt_upstream_errors(generator):
+    x = torch.softmax(logits_like((2, 3, 8, 8), torch.float64, generator), 1).numpy()
+    labels = blob_labels((2, 8, 8), 3, generator).numpy()
+    loss = losskit.Loss("hausdorff_dt", reduction="none")
+    value, (grad, _) = loss(x, labels, upstream=np.ones((2, 2)))
+    assert value.shape == (2, 2)
+    with pytest.raises(losskit.LosskitError, match=r"upstream must have the shape of output 'loss', \(2, 2\)"):
+        loss(x, labels, upstream=np.ones((2, 3)))
+    with pytest.raises(losskit.LosskitError, match=r"upstream\[1, 0\] = nan"):
+        loss(x, labels, upstream=np.array([[1.0, 1.0], [np.nan, 1.0]]))
+    with pytest.raises(losskit.LosskitError, match="does not take an upstream"):
+        losskit.Loss("dice", reduction="none")(x, labels, upstream=np.ones((2, 3)))
 
 
 def value_and_grad_of(fn, x, *rest):

@@ -57,6 +57,28 @@ def test_hausdorff_erosion_matches_kornia(options, shape, generator):
                   what=f"hausdorff_erosion {options} {shape}")
 
 
+@pytest.mark.parametrize("options", [{"k": 3}, {"alpha": 1.0, "k": 5}])
+@pytest.mark.parametrize("shape", [(2, 3, 17, 13), (2, 3, 6, 7, 5)])
+def test_hausdorff_erosion_none_weighed_like_kornia(options, shape, generator):
+    """reduction none: kornia's map (C, N, 1, *spatial), ours (N, C, *spatial);
+    each element depends on its neighbours' inputs, so the gradient of
+    sum(w * map) is the library's (lk_loss_compute_upstream), checked against
+    autograd through kornia."""
+    x = probabilities(shape, generator)
+    labels = labels_for(shape, generator).unsqueeze(1)
+    ours_x = x.clone().requires_grad_(True)
+    ours = lkt.HausdorffErosionLoss(reduction="none", **options)(ours_x, labels)
+    ref_x = x.clone().requires_grad_(True)
+    reference = kornia_hd(len(shape) == 5, reduction="none", **options)(ref_x, labels)
+    reference = reference.squeeze(2).transpose(0, 1)
+    assert ours.shape == x.shape
+    assert_close(ours.detach(), reference.detach(), what=f"map {options} {shape}")
+    weights = torch.rand(ours.shape, generator=generator, dtype=torch.float64) * 3 - 1
+    (ours * weights).sum().backward()
+    (reference * weights).sum().backward()
+    assert_close(ours_x.grad, ref_x.grad, what=f"weighed gradient {options} {shape}")
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 17, 13), (2, 3, 6, 7, 5)])
 def test_hausdorff_erosion_against_kornia_float32_kernel(shape, generator):
     """Plain kornia (float32-rounded kernel weights, 1.5e-8 relative off): the

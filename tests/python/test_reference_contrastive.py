@@ -167,18 +167,39 @@ def test_nt_xent_per_anchor(normalize, reduction, generator):
                   f"nt_xent normalize={normalize} {reduction}")
 
 
-def test_nt_xent_weighted_anchors_are_refused(generator):
-    a, b = embeddings((4, 3), torch.float64, generator).requires_grad_(), embeddings((4, 3), torch.float64, generator)
-    losses = lkt.NtXentLoss(reduction="none")(a, b)
-    assert losses.shape == (8,)
-    with pytest.raises(RuntimeError, match="not a weighted sum"):
-        (losses * torch.arange(8.0, dtype=torch.float64)).sum().backward()
-    a.grad = None
-    lkt.NtXentLoss(reduction="none")(a, b).mean().backward()  # uniform: the mean's gradient
-    mean_grad = a.grad.clone()
-    a.grad = None
-    lkt.NtXentLoss()(a, b).backward()
-    assert torch.allclose(mean_grad, a.grad, rtol=1e-14, atol=0)
+def weighed(fn, weights):
+    """sum(weights * fn(...)): the anchors' losses weighed one by one."""
+    return lambda *args: (fn(*args) * weights).sum()
+
+
+@pytest.mark.parametrize("name", ["info_nce", "info_nce_in_batch", "nt_xent", "supervised_contrastive"])
+def test_weighted_anchors_match_autograd(name, generator):
+    """reduction none, then a weighted sum: each anchor's loss reads every
+    embedding, so the binding has the library weigh the anchors
+    (lk_loss_compute_upstream) and the gradient is that of the weighted sum."""
+    n, m, d = 9, 5, 4
+    if name == "info_nce":
+        inputs = [embeddings(s, torch.float64, generator) for s in ((n, d), (n, d), (m, d))]
+        ours, reference = lkt.InfoNceLoss(reduction="none"), lambda *a: info_nce_formula(*a, reduction="none")
+    elif name == "info_nce_in_batch":
+        inputs = [embeddings((n, d), torch.float64, generator) for _ in range(2)]
+        ours, reference = lkt.InfoNceInBatchLoss(reduction="none"), lambda *a: info_nce_formula(*a, reduction="none")
+    elif name == "nt_xent":
+        inputs = [embeddings((n, d), torch.float64, generator) for _ in range(2)]
+        ours, reference = lkt.NtXentLoss(reduction="none"), lambda *a: nt_xent_formula(*a, reduction="none")
+    else:
+        labels = torch.randint(0, 3, (n,), generator=generator)
+        inputs = [unit_features((n, 2, d), torch.float64, generator)]
+        module = lkt.SupervisedContrastiveLoss(reduction="none")
+        ours = lambda f: module(f, labels)  # noqa: E731
+        reference = lambda f: supcon_formula(f, labels, reduction="none")  # noqa: E731
+    shape = ours(*inputs).shape
+    weights = torch.rand(shape, generator=generator, dtype=torch.float64) * 3 - 1
+    check_against(weighed(ours, weights), weighed(reference, weights), inputs, [True] * len(inputs),
+                  f"{name} weighted anchors")
+    # a uniform incoming gradient (the mean of the anchors) takes the stored gradient
+    check_against(lambda *a: ours(*a).mean(), lambda *a: reference(*a).mean(), inputs, [True] * len(inputs),
+                  f"{name} mean of the anchors")
 
 
 # ------------------------------------------------------------ SupCon (HobbitLong/SupContrast)
