@@ -80,6 +80,7 @@ bench: package
 	$(VENV_PY) bench/bench_distance.py
 	$(VENV_PY) bench/bench_boundary.py
 	$(VENV_PY) bench/bench_boundary_erosion.py
+	$(VENV_PY) bench/bench_conditional_boundary.py
 	$(VENV_PY) bench/bench_metrics.py
 	$(VENV_PY) bench/bench_gan_detection.py
 	$(VENV_PY) bench/bench_contrastive.py

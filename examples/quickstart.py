@@ -44,7 +44,9 @@ def inputs_for(entry):
     take the logits of every other pixel as embeddings: InfoNCE against their
     one-hot target (the positive) and the one-hot of the next class (the
     negatives), NT-Xent and SupCon with a second view of the same pixels.
-    InverseForm reads each channel as an edge map, and its network's layers."""
+    InverseForm reads each channel as an edge map, and its network's layers.
+    The conditional boundary losses take the logits as features, the labels as
+    both target and prediction, and an identity classifier."""
     activation = next((p["default"] for p in entry["params"] if p["name"] == "activation"), None)
     layers = iter(inverse_net)
     by_shape = {
@@ -64,6 +66,10 @@ def inputs_for(entry):
         "tile_pair_weight": lambda: next(layers),
         "layer_weight": lambda: next(layers),
         "layer_bias": lambda: next(layers),
+        # the conditional boundary losses read the logits as 4-channel features, classified
+        # by a 1 x 1 convolution (4 classes) that starts as the identity
+        "classifier_weight": lambda: torch.eye(4, requires_grad=True),
+        "classifier_bias": lambda: torch.zeros(4, requires_grad=True),
     }
     made = []
     for spec in entry["inputs"]:

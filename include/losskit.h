@@ -188,8 +188,14 @@ typedef enum lk_shape_rule {
                                        flattened T x T tiles side by side (T >= 1) */
     LK_SHAPE_LAYER_WEIGHT = 13,     /* (H_out, H_in): a later layer's weight; H_in is the
                                        first dim of the weight input before it */
-    LK_SHAPE_LAYER_BIAS = 14        /* (H,): the bias of the weight input before it, H its
+    LK_SHAPE_LAYER_BIAS = 14,       /* (H,): the bias of the weight input before it, H its
                                        first dim */
+    /* A linear (1 x 1 convolution) classifier over the features of input 0
+     * (N, D, *spatial), for losses over feature maps (conditional_boundary).
+     * Its K classes, not D, are the range of the labels of domain
+     * LK_DOMAIN_CLASSIFIER_LABELS. The weight slot comes before the bias. */
+    LK_SHAPE_CLASSIFIER_WEIGHT = 15, /* (K, D): one row per class, D = axis 1 of input 0 */
+    LK_SHAPE_CLASSIFIER_BIAS = 16    /* (K,): K = rows of the classifier weight input */
 } lk_shape_rule;
 
 /* The shape a rule asks for, in words: "(N, C, *spatial)", "(T, N, C)", ...
@@ -208,8 +214,10 @@ typedef enum lk_value_domain {
     LK_DOMAIN_LABEL_SEQUENCES = 6, /* class indices in [0, C), never the blank class */
     LK_DOMAIN_INPUT_LENGTHS = 7,   /* sequence lengths in [0, T] */
     LK_DOMAIN_TARGET_LENGTHS = 8,  /* label-sequence lengths in [0, S] (S_total in all) */
-    LK_DOMAIN_GROUPS = 9         /* integer labels compared only for equality (any value),
+    LK_DOMAIN_GROUPS = 9,        /* integer labels compared only for equality (any value),
                                     or float pair weights in [0, 1] */
+    LK_DOMAIN_CLASSIFIER_LABELS = 10 /* class indices in [0, K) (or ignore_index), K the rows
+                                        of the LK_SHAPE_CLASSIFIER_WEIGHT input */
 } lk_value_domain;
 
 /* One bit per accepted dtype. */

@@ -154,6 +154,34 @@ static lk_status check_layer(const lk_loss_desc *desc, const lk_tensor *inputs, 
     return shape_error(info->name, t, expected);
 }
 
+/* A classifier's weight (K, D) over the features (N, D, *spatial) of input 0. */
+static lk_status check_classifier_weight(const char *name, const lk_tensor *weight,
+                                         const lk_tensor *features)
+{
+    if (weight->ndim == 2 && features->ndim >= 2 && weight->shape[1] == features->shape[1])
+        return LK_OK;
+    char expected[LK_SHAPE_TEXT];
+    snprintf(expected, sizeof expected, "(K, %lld): one row of D = axis 1 of input 0 per class",
+             (long long)(features->ndim >= 2 ? features->shape[1] : 0));
+    return shape_error(name, weight, expected);
+}
+
+/* A classifier's bias (K,), K the rows of the weight slot (which comes first). */
+static lk_status check_classifier_bias(const lk_loss_desc *desc, const char *name,
+                                       const lk_tensor *bias, const lk_tensor *inputs, size_t slot)
+{
+    for (size_t i = 0; i < slot; i++) {
+        if (desc->inputs[i].shape != LK_SHAPE_CLASSIFIER_WEIGHT) continue;
+        if (bias->ndim == 1 && bias->shape[0] == inputs[i].shape[0]) return LK_OK;
+        char expected[LK_SHAPE_TEXT];
+        snprintf(expected, sizeof expected, "(%lld,), one value per row of input '%s'",
+                 (long long)inputs[i].shape[0], desc->inputs[i].name);
+        return shape_error(name, bias, expected);
+    }
+    return lk_fail(LK_EINVAL, "loss '%s': input '%s' has no classifier weight before it", desc->name,
+                   name);
+}
+
 static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, size_t i)
 {
     const lk_input_info *info = &desc->inputs[i];
@@ -205,6 +233,8 @@ static lk_status check_input(const lk_loss_desc *desc, const lk_tensor *inputs, 
     case LK_SHAPE_TILE_PAIR_WEIGHT:
     case LK_SHAPE_LAYER_WEIGHT:
     case LK_SHAPE_LAYER_BIAS: return check_layer(desc, inputs, i);
+    case LK_SHAPE_CLASSIFIER_WEIGHT: return check_classifier_weight(info->name, t, &inputs[0]);
+    case LK_SHAPE_CLASSIFIER_BIAS: return check_classifier_bias(desc, info->name, t, inputs, i);
     }
     return lk_fail(LK_EINVAL, "loss '%s': input '%s' has an unknown shape rule", desc->name, info->name);
 }

@@ -176,7 +176,8 @@ static const char *shape_rule_name(lk_shape_rule rule)
                                         "any",             "scalar",       "sequence_scores",
                                         "per_item",        "label_sequences", "embeddings",
                                         "views",           "keys",         "row_target",
-                                        "tile_pair_weight", "layer_weight", "layer_bias"};
+                                        "tile_pair_weight", "layer_weight", "layer_bias",
+                                        "classifier_weight", "classifier_bias"};
     return (unsigned)rule < LK_COUNT_OF(names) ? names[rule] : "unknown";
 }
 
@@ -198,6 +199,8 @@ const char *lk_shape_rule_text(lk_shape_rule rule)
     case LK_SHAPE_TILE_PAIR_WEIGHT: return "(H, 2 T T)";
     case LK_SHAPE_LAYER_WEIGHT: return "(H_out, H_in)";
     case LK_SHAPE_LAYER_BIAS: return "(H,)";
+    case LK_SHAPE_CLASSIFIER_WEIGHT: return "(K, D)";
+    case LK_SHAPE_CLASSIFIER_BIAS: return "(K,)";
     }
     return "?";
 }
@@ -207,7 +210,7 @@ static const char *domain_name(lk_value_domain domain)
     static const char *const names[] = {"scores",          "class_target",  "unit_interval",
                                         "binary",          "real",          "log_probs",
                                         "label_sequences", "input_lengths", "target_lengths",
-                                        "groups"};
+                                        "groups",          "classifier_labels"};
     return (unsigned)domain < LK_COUNT_OF(names) ? names[domain] : "unknown";
 }
 

@@ -349,6 +349,22 @@ static void make_layer(lk_case *c, size_t slot, const lk_case_options *options, 
     for (int64_t i = 0; i < lk_tensor_numel(t); i++) lk_tensor_set(t, i, lk_rng_uniform(rng) * 2 - 1);
 }
 
+/* A classifier over the features (N, D, *spatial) of input 0: weight (K, D)
+ * or bias (K,) with K = D, so that the labels the sweep draws in [0, D) are
+ * its classes; entries in [-1, 1], in the prediction's dtype. */
+static void make_classifier(const lk_case *c, lk_shape_rule rule, const lk_case_options *options,
+                            lk_rng *rng, lk_tensor *t)
+{
+    int64_t dim = lk_case_classes(c);
+    memset(t, 0, sizeof *t);
+    t->dtype = options->dtype;
+    t->ndim = rule == LK_SHAPE_CLASSIFIER_WEIGHT ? 2 : 1;
+    t->shape[0] = dim;
+    t->shape[1] = dim;
+    allocate(t);
+    for (int64_t i = 0; i < lk_tensor_numel(t); i++) lk_tensor_set(t, i, lk_rng_uniform(rng) * 2 - 1);
+}
+
 /* Shapes and fills input `slot` (> 0) of the case; 0 if the dtype does not fit. */
 static int make_target(lk_case *c, size_t slot, const lk_case_options *options, lk_rng *rng)
 {
@@ -368,6 +384,10 @@ static int make_target(lk_case *c, size_t slot, const lk_case_options *options, 
         make_layer(c, slot, options, rng);
         return 1;
     }
+    if (info->shape == LK_SHAPE_CLASSIFIER_WEIGHT || info->shape == LK_SHAPE_CLASSIFIER_BIAS) {
+        make_classifier(c, info->shape, options, rng, t);
+        return 1;
+    }
     lk_dtype dtype = options->target_dtype;
     int is_float = dtype == LK_F32 || dtype == LK_F64;
     if (!(info->dtypes & LK_DTYPE_BIT(dtype))) return 0;
@@ -384,7 +404,8 @@ static int make_target(lk_case *c, size_t slot, const lk_case_options *options, 
         for (int axis = 1; axis < t->ndim; axis++) t->shape[axis] = c->inputs[0].shape[axis + 1];
     }
     allocate(t);
-    if (info->domain == LK_DOMAIN_CLASS_TARGET || (info->domain == LK_DOMAIN_REAL && !is_float)) {
+    if (info->domain == LK_DOMAIN_CLASS_TARGET || info->domain == LK_DOMAIN_CLASSIFIER_LABELS ||
+        (info->domain == LK_DOMAIN_REAL && !is_float)) {
         if (is_float)
             fill_class_distributions(t, rng);
         else

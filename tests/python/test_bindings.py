@@ -51,6 +51,9 @@ def make_inputs(entry, loss, shape, dtype, generator, target_kind="labels"):
                 inputs.append(torch.rand((shape[0], shape[0]), generator=generator, dtype=torch.float64).to(dtype))
             else:
                 inputs.append(torch.randint(0, 3, (shape[0],), generator=generator))
+        elif slot["shape"] in ("classifier_weight", "classifier_bias"):  # (K, D) or (K,), K = D = shape[1]
+            size = (shape[1], shape[1]) if slot["shape"] == "classifier_weight" else (shape[1],)
+            inputs.append((torch.rand(size, generator=generator, dtype=torch.float64) * 2 - 1).to(dtype))
         elif slot["shape"] == "scalar":  # a parameter-like input (the T-loss's nu)
             inputs.append((torch.rand((), generator=generator, dtype=torch.float64) * 3 - 1).to(dtype))
         elif slot["shape"] == "class_target" and slot["domain"] == "binary":  # an object mask
@@ -139,6 +142,9 @@ GRADCHECK_SHAPES = {"rmi": [(1, 3, 12, 13)]}
 # The boundary losses take 2-D images and 3-D volumes only.
 for _name in ("hausdorff_erosion", "boundary_dou"):
     GRADCHECK_SHAPES[_name] = [(2, 3, 4, 3), (1, 3, 3, 4, 3)]
+# The conditional boundary losses take 2-D feature maps; 7 x 6 has pixels 2 from the edge.
+for _name in ("conditional_boundary", "conditional_boundary_map"):
+    GRADCHECK_SHAPES[_name] = [(2, 3, 4, 3), (2, 3, 7, 6)]
 
 
 @pytest.mark.parametrize("name,spec", list(sweep_cases()))
