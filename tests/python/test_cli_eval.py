@@ -171,6 +171,29 @@ def test_logits_with_spacing_and_metric_options(tmp_path):
     assert report["metrics"]["classes"] == [0, 1, 2]
 
 
+@pytest.mark.parametrize("spatial", [(9, 8), (7, 6, 8)], ids=["2-D", "3-D"])
+def test_deepmind_conventions(tmp_path, spatial):
+    """--surface surfels with the area-weighted percentile and the mean of the
+    two means: DeepMind's conventions, equal to losskit.metrics.compute with
+    the same options."""
+    gen = np.random.default_rng(len(spatial))
+    labels = (gen.random(spatial) < 0.4).astype(np.int32) + (gen.random(spatial) < 0.2)
+    pred = np.where(gen.random(spatial) < 0.15, gen.integers(0, 3, spatial), labels).astype(np.int32)
+    np.save(tmp_path / "pred.npy", pred)
+    np.save(tmp_path / "target.npy", labels)
+    spacing = [0.8, 1.3, 2.0][: len(spatial)]
+    report = run_json("--pred", tmp_path / "pred.npy", "--target", tmp_path / "target.npy", "--metrics", "all",
+                      "--classes", "3", "--spacing", ",".join(map(str, spacing)), "--surface", "surfels",
+                      "--percentile-rule", "area_weighted", "--assd-rule", "mean_of_means")
+    assert_metrics_match(report, pred, labels, 3, spacing, surface="surfels", percentile_rule="area_weighted",
+                         assd_rule="mean_of_means")
+    voxels = run_json("--pred", tmp_path / "pred.npy", "--target", tmp_path / "target.npy", "--metrics", "all",
+                      "--classes", "3", "--spacing", ",".join(map(str, spacing)))
+    assert voxels["metrics"]["hausdorff_percentile"] != report["metrics"]["hausdorff_percentile"]
+    bad = run("--pred", tmp_path / "pred.npy", "--target", tmp_path / "target.npy", "--surface", "mesh", check=False)
+    assert bad.returncode == 2 and "--surface 'mesh': expected one of voxels surfels" in bad.stderr
+
+
 def test_two_dimensional_logits(tmp_path):
     """2-D images: the losses that take only 2-D logits (RMI, ABL) too."""
     labels = two_objects((24, 20, 10))[..., 4]
@@ -390,7 +413,8 @@ def test_help_is_complete():
     for section in ["usage: losskit eval", "Options:", "Inputs:", "Output:", "Exit status:", "Examples:"]:
         assert section in text
     for option in ["--pred", "--target", "--loss", "--metrics", "--spacing", "--pred-kind", "--classes",
-                   "--channel-axis", "--include-background", "--percentile", "--nsd-tolerance", "--json"]:
+                   "--channel-axis", "--include-background", "--percentile", "--nsd-tolerance", "--surface",
+                   "--percentile-rule", "--assd-rule", "--json"]:
         assert f"  {option}" in text, option
     for code in "0123":
         assert f"  {code}  " in text

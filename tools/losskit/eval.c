@@ -21,7 +21,8 @@ static void print_help(FILE *out)
 "usage: losskit eval --pred FILE --target FILE [--loss SPEC]... [--metrics LIST]\n"
 "                    [--spacing S[,S,S]] [--pred-kind KIND] [--classes N]\n"
 "                    [--channel-axis first|last] [--include-background]\n"
-"                    [--percentile Q] [--nsd-tolerance T] [--json]\n"
+"                    [--percentile Q] [--nsd-tolerance T] [--surface S]\n"
+"                    [--percentile-rule R] [--assd-rule A] [--json]\n"
 "\n"
 "Computes loss values and segmentation metrics of one predicted image against\n"
 "its target label map, read from NumPy .npy or NIfTI (.nii, .nii.gz) files.\n"
@@ -47,9 +48,17 @@ static void print_help(FILE *out)
 "  --include-background metrics for class 0 too\n"
 "  --percentile Q       percentile of hausdorff_percentile, in [0, 100] (default 95)\n"
 "  --nsd-tolerance T    distance tolerance of nsd, in spacing units (default 1)\n"
+"  --surface S          voxels (default; MONAI, medpy: mask XOR its erosion) or\n"
+"                       surfels (DeepMind surface-distance: corners of the\n"
+"                       half-shifted grid, weighted by contour length / area)\n"
+"  --percentile-rule R  per_direction (default; MONAI), pooled (medpy) or\n"
+"                       area_weighted (DeepMind, with --surface surfels)\n"
+"  --assd-rule A        concatenated (default; MONAI, medpy) or mean_of_means\n"
+"                       (the mean of DeepMind's pair)\n"
 "  --json               JSON instead of a table\n"
 "  -h, --help           this help\n"
-"\n"
+"\n");
+    fputs(
 "Inputs:\n"
 "  One image per file, 1 to 3 spatial axes. A .npy array keeps NumPy's axes; a\n"
 "  NIfTI volume is read as nibabel gives it, axes (x, y, z), scaled by\n"
@@ -77,7 +86,7 @@ static void print_help(FILE *out)
 "  target). JSON numbers have 17 digits; NaN and infinity are null.\n"
 "  A progress bar is drawn on stderr when it is a terminal.\n"
 "\n"
-);
+, out);
     fputs(
 "Exit status:\n"
 "  0  success\n"
@@ -202,6 +211,10 @@ static int apply_option(const char *name, const char *text, eval_options *option
 {
     static const char *const kinds[] = {"auto", "probabilities", "logits", "labels"};
     static const char *const axes[] = {"auto", "first", "last"};
+    /* in the order of lk_surface, lk_percentile_rule and lk_assd_rule */
+    static const char *const surfaces[] = {"voxels", "surfels"};
+    static const char *const percentile_rules[] = {"per_direction", "pooled", "area_weighted"};
+    static const char *const assd_rules[] = {"concatenated", "mean_of_means"};
     int choice = 0;
     int code = LK_EXIT_OK;
     if (strcmp(name, "--pred") == 0) {
@@ -227,6 +240,15 @@ static int apply_option(const char *name, const char *text, eval_options *option
         code = parse_metric_number(name, text, 0, 100, &options->metrics.options.percentile);
     } else if (strcmp(name, "--nsd-tolerance") == 0) {
         code = parse_metric_number(name, text, 0, INFINITY, &options->metrics.options.nsd_tolerance);
+    } else if (strcmp(name, "--surface") == 0) {
+        code = parse_choice(name, text, surfaces, 2, &choice);
+        options->metrics.options.surface = (lk_surface)choice;
+    } else if (strcmp(name, "--percentile-rule") == 0) {
+        code = parse_choice(name, text, percentile_rules, 3, &choice);
+        options->metrics.options.percentile_rule = (lk_percentile_rule)choice;
+    } else if (strcmp(name, "--assd-rule") == 0) {
+        code = parse_choice(name, text, assd_rules, 2, &choice);
+        options->metrics.options.assd_rule = (lk_assd_rule)choice;
     } else {
         return usage_error("unexpected argument '%s'", name);
     }
@@ -237,7 +259,8 @@ static int takes_value(const char *name)
 {
     static const char *const names[] = {"--pred", "--target", "--loss", "--metrics", "--spacing",
                                         "--pred-kind", "--channel-axis", "--classes",
-                                        "--percentile", "--nsd-tolerance"};
+                                        "--percentile", "--nsd-tolerance", "--surface",
+                                        "--percentile-rule", "--assd-rule"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(name, names[i]) == 0) return 1;
     return 0;
