@@ -309,8 +309,6 @@ static void set_scales(cbl_state *s, int quirks, const int64_t *b_count, const i
 #define TILE 32       /* pixels per tile of the layout changes */
 #define TILE_DIMS 16  /* channels per step of a tile (few cache lines, no 4 KiB-stride conflicts) */
 
-static inline double dot(const double *restrict a, const double *restrict b, int64_t dim);
-
 /* Moves pixels [first, last) of the current image between a tensor in its
  * (N, D, H, W) layout and a pixel-major (HW, D) float64 buffer (tensor ->
  * buffer when to_pixels), in tiles of TILE pixels x TILE_DIMS channels. */
@@ -344,19 +342,9 @@ static void change_layout(const cbl_state *s, const lk_tensor *t, double *buffer
 static void load_pixels(cbl_state *s, int64_t first, int64_t last)
 {
     change_layout(s, &s->call->inputs[IN_FEATURES], s->x, first, last, 1);
-    for (int64_t p = first; p < last; p++) s->norm[p] = sqrt(dot(s->x + p * s->dim, s->x + p * s->dim, s->dim));
+    for (int64_t p = first; p < last; p++) s->norm[p] = sqrt(lk_dot_lanes(s->x + p * s->dim, s->x + p * s->dim, s->dim));
 }
 
-/* a . b summed in LK_LANES lanes (a fixed order that vectorizes). */
-static inline double dot(const double *restrict a, const double *restrict b, int64_t dim)
-{
-    double lanes[LK_LANES] = {0};
-    int64_t d = 0;
-    for (; d + LK_LANES <= dim; d += LK_LANES)
-        for (int lane = 0; lane < LK_LANES; lane++) lanes[lane] += a[d + lane] * b[d + lane];
-    for (; d < dim; d++) lanes[d % LK_LANES] += a[d] * b[d];
-    return lk_lanes_total(lanes);
-}
 
 static inline void add_scaled(double *restrict out, const double *restrict v, double scale, int64_t dim)
 {
@@ -385,7 +373,7 @@ LK_HOT static double context_pixel(cbl_state *s, int64_t p, int64_t row, int64_t
     for (int o = 0; o < RING; o++) {
         int64_t q = (row + ring_row[o]) * w + col + ring_col[o];
         const double *xq = s->x + q * dim;
-        double cos = dot(xp, xq, dim) / (fmax(s->norm[p], NORM_EPS) * fmax(s->norm[q], NORM_EPS));
+        double cos = lk_dot_lanes(xp, xq, dim) / (fmax(s->norm[p], NORM_EPS) * fmax(s->norm[q], NORM_EPS));
         double r = cos - (double)(s->label[s->image * s->plane + q] == y);
         loss += scale * r * r;
         s->pair[(p * RING + o) * 2] = 2 * scale * r;
@@ -424,7 +412,7 @@ LK_HOT static double classify(const cbl_state *s, const double *v, int32_t k, do
     int64_t dim = s->dim, classes = s->classes;
     double largest = -INFINITY, total = 0;
     for (int64_t c = 0; c < classes; c++) {
-        logits[c] = dot(s->weight + c * dim, v, dim) + s->bias[c];
+        logits[c] = lk_dot_lanes(s->weight + c * dim, v, dim) + s->bias[c];
         largest = fmax(largest, logits[c]);
     }
     for (int64_t c = 0; c < classes; c++) total += exp(logits[c] - largest);

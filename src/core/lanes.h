@@ -8,6 +8,8 @@
 #ifndef LK_CORE_LANES_H
 #define LK_CORE_LANES_H
 
+#include <stdint.h>
+
 #define LK_LANES 8
 
 /* lanes[j % LK_LANES] += values[j], j = 0, ..., len - 1, in double. The
@@ -38,6 +40,17 @@ static inline double lk_lanes_total(const double *lanes)
     double total = 0;
     for (int lane = 0; lane < LK_LANES; lane++) total += lanes[lane];
     return total;
+}
+
+/* sum_k a[k] b[k] in LK_LANES lanes: vectorizes, and adds in a fixed order. */
+static inline double lk_dot_lanes(const double *restrict a, const double *restrict b, int64_t n)
+{
+    double lanes[LK_LANES] = {0};
+    int64_t k = 0;
+    for (; k + LK_LANES <= n; k += LK_LANES)
+        for (int lane = 0; lane < LK_LANES; lane++) lanes[lane] += a[k + lane] * b[k + lane];
+    for (; k < n; k++) lanes[k % LK_LANES] += a[k] * b[k];
+    return lk_lanes_total(lanes);
 }
 
 #endif

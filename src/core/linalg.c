@@ -57,19 +57,9 @@ void lk_matmul(const double *a, const double *b, double *c, int rows, int inner,
         }
 }
 
-/* sum_k a[k] b[k] in lanes (core/lanes.h): vectorizes, in a fixed order. */
-static double dot(const double *restrict a, const double *restrict b, int n)
-{
-    double lanes[LK_LANES] = {0};
-    int k = 0;
-    for (; k + LK_LANES <= n; k += LK_LANES)
-        for (int lane = 0; lane < LK_LANES; lane++) lanes[lane] += a[k + lane] * b[k + lane];
-    for (; k < n; k++) lanes[k % LK_LANES] += a[k] * b[k];
-    return lk_lanes_total(lanes);
-}
 
 void lk_matmul_transposed(const double *a, const double *b, double *c, int rows, int inner, int cols)
 {
     for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) c[i * cols + j] = dot(a + i * inner, b + j * inner, inner);
+        for (int j = 0; j < cols; j++) c[i * cols + j] = lk_dot_lanes(a + i * inner, b + j * inner, inner);
 }
