@@ -19,7 +19,6 @@ input) over losskit's time.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import torch
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 
 import losskit
 import losskit.torch as lkt
+from timing import best_times
 
 warnings.filterwarnings("ignore")
 
@@ -50,26 +50,6 @@ def inverse_form_torch(layers, side, tile_rows=3, tile_cols=6):
         return ((coeffs * coeffs).sum(dim=1) ** 0.5).mean()
 
     return loss
-
-
-def best_times(functions, logits, target, repeats):
-    """Best seconds of fn(logits, target).backward() on a leaf, in turns."""
-    leaf = logits.detach().clone().requires_grad_(True)
-
-    def step(fn):
-        leaf.grad = None
-        fn(leaf, target).backward()
-
-    for fn in functions.values():
-        for _ in range(2):
-            step(fn)
-    best = {name: float("inf") for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            step(fn)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def main():
