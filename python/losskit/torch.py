@@ -210,7 +210,6 @@ class _LossFunction(torch.autograd.Function):
         ctx.save_for_backward(*[g for g in gradients if g is not None])
         ctx.n_inputs = len(originals)
         ctx.item_axes = _item_axes(runner)
-        ctx.name = runner.name
         # the losses whose "none" elements are coupled across inputs are weighed by
         # the library itself (one more call), unless the incoming gradient is uniform
         ctx.coupled = (runner, prepared, wanted) if runner.info.get("upstream") and value.dim() > 0 else None

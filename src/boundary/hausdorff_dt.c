@@ -131,6 +131,7 @@ typedef struct hd_terms {
     const lk_call *call;
     const hd_buffers *b;
     double alpha, scale; /* d loss / d f of each term, before the upstream weight */
+    double per_term;     /* f = per_term x its sum: 1 / its pixel count */
     int first_class, batch;
 } hd_terms;
 
@@ -204,16 +205,15 @@ static void store_terms(const lk_call *call, const hd_terms *t)
     const lk_tensor *loss = call->loss;
     int64_t kept = call->classes - t->first_class;
     int64_t count = t->batch ? kept : call->batch * kept;
-    double per_term = 1.0 / ((double)call->spatial * (t->batch ? (double)call->batch : 1.0));
     for (int64_t term = 0; term < count; term++) {
         int64_t c = term % kept + t->first_class, first = t->batch ? 0 : term / kept;
         int64_t last = t->batch ? call->batch : first + 1;
         double total = 0;
         for (int64_t n = first; n < last; n++) total += t->b->partial[n * call->classes + c];
         if (loss->dtype == LK_F32)
-            ((float *)loss->data)[term] = (float)(total * per_term);
+            ((float *)loss->data)[term] = (float)(total * t->per_term);
         else
-            ((double *)loss->data)[term] = total * per_term;
+            ((double *)loss->data)[term] = total * t->per_term;
     }
 }
 
@@ -265,7 +265,7 @@ static lk_status hd_compute(const lk_call *call)
     double terms = (double)kept * (batch ? 1.0 : (double)call->batch);
     double scale = per_term / (call->reduction == LK_REDUCTION_MEAN ? terms : 1.0);
     if (status == LK_OK) {
-        hd_terms t = {call, &b, lk_param_float(call->params, P_ALPHA), scale, first_class, batch};
+        hd_terms t = {call, &b, lk_param_float(call->params, P_ALPHA), scale, per_term, first_class, batch};
         int64_t tasks = call->batch * classes;
         lk_parallel_for_items(call->ctx, tasks, (int64_t)elements, hd_term_task, &t);
         double total = 0;
